@@ -1,0 +1,48 @@
+"""Defaults shared by the pretraining configs: Taenzer et al.'s common settings (SPEC §4)."""
+
+from ml_collections import ConfigDict
+
+
+def nsynth_data() -> ConfigDict:
+    return ConfigDict(
+        dict(
+            dataset="nsynth",
+            root="",  # or $NSYNTH_DIR; empty and unset → the embedded SoundFont corpus
+            require_real=False,
+            extract_dir="",  # where .jsonwav.tar.gz archives are unpacked (default: beside them)
+            families=(),  # e.g. ('keyboard', 'string'); empty = all 11
+            sources=(),  # subset of ('acoustic', 'electronic', 'synthetic')
+            pitch_min=0,
+            pitch_max=127,
+            drop_silent=True,
+            silence_threshold=1e-4,  # peak |amplitude| at or below which a note is silent
+            max_bad_fraction=0.01,
+            segment_patches=1,  # training crop length in 0.96-s patches (1 → 0.975 s)
+            crop_max_offset_seconds=3.0,  # training crops start in [0, this] (notes hold 3 s)
+            workers=2,
+            prefetch=4,
+            embedded=dict(cache_dir="", pitch_step=6, velocities=(50, 100)),
+        )
+    )
+
+
+def runtime(batch_size: int = 64) -> ConfigDict:
+    return ConfigDict(
+        dict(
+            seed=0,
+            frontend=dict(name="vggish_logmel"),
+            optimizer=dict(
+                name="adam", learning_rate=1e-4, weight_decay=0.0, schedule="constant", warmup_steps=0
+            ),
+            train=dict(
+                batch_size=batch_size,
+                num_epochs=50,
+                num_steps=0,  # > 0 overrides num_epochs
+                eval_every_steps=0,  # 0 → once per epoch
+                checkpoint_every_steps=0,  # 0 → at every evaluation
+                log_every_steps=10,
+                early_stopping_patience=5,  # evaluations without a lower validation loss
+                keep_checkpoints=2,
+            ),
+        )
+    )

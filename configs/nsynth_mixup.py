@@ -1,0 +1,33 @@
+"""Instrument-family softmax with mixup on NSynth (Zhong et al. 2023's objective).
+
+    python -m pretrain --config=nsynth_mixup --workdir=runs/nsynth_mixup
+
+Variants after a colon, comma-separated:
+  encoder=vggish|compact   the network (default vggish, as Taenzer et al.)
+  recipe=taenzer|zhong     taenzer (default): Adam 1e-4, batch 64, 11 family targets,
+                           label smoothing 0.05, mixup p=0.5 Beta(0.4, 0.4);
+                           zhong: Adam 1e-3 + weight decay 5e-4, cosine schedule with
+                           warm-up, batch 128.
+e.g. --config=nsynth_mixup:encoder=compact. Any key can be overridden, e.g.
+--config.train.num_steps=200 --config.data.root=/data/nsynth.
+"""
+
+from configs import _common as common, parse_arg
+
+
+def get_config(arg=None):
+    variant = parse_arg(arg, encoder="vggish", recipe="taenzer")
+    config = common.runtime(batch_size=64)
+    config.data = common.nsynth_data()
+    config.encoder = dict(name=variant["encoder"])
+    config.objective = dict(
+        name="family_mixup", target="family", label_smoothing=0.05, mixup_prob=0.5, mixup_alpha=0.4
+    )
+    if variant["recipe"] == "zhong":
+        config.train.batch_size = 128
+        config.optimizer = dict(
+            name="adam", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_steps=1000
+        )
+    elif variant["recipe"] != "taenzer":
+        raise ValueError(f"unknown recipe {variant['recipe']!r}; valid: taenzer, zhong")
+    return config

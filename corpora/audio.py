@@ -1,0 +1,121 @@
+"""Audio decoding: any file soundfile reads → mono float32 at the target rate, cropped or padded.
+
+soundfile (libsndfile) decodes wav, flac and ogg, and mp3 where libsndfile ≥ 1.1 is linked;
+soxr resamples. Files at the target rate are read partially (only the requested window), so
+a 1-s crop of a 4-s NSynth note reads a quarter of the file.
+
+A run never dies on one bad file: readers catch `AudioError`, and `BadFileLog` counts and
+names what was skipped and stops the run only when more than a set fraction is bad.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+log = logging.getLogger(__name__)
+
+
+class AudioError(ValueError):
+    """A file that cannot be decoded into finite audio; the message names the file."""
+
+
+def load_audio(
+    path: str | Path,
+    *,
+    sample_rate: int = 16000,
+    offset: int = 0,
+    num_samples: int | None = None,
+) -> np.ndarray:
+    """Mono float32 waveform at `sample_rate`.
+
+    `offset` and `num_samples` are in samples *at the target rate*; the result has exactly
+    `num_samples` samples (zero-padded past the end of the file) when that is given.
+    """
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+        if info.samplerate == sample_rate:
+            stop = None if num_samples is None else offset + num_samples
+            data, _ = sf.read(str(path), start=offset, stop=stop, dtype="float32", always_2d=True)
+            wave = to_mono(data)
+        else:
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            wave = resample(to_mono(data), rate, sample_rate)
+            wave = wave[offset:] if num_samples is None else wave[offset : offset + num_samples]
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
+        raise AudioError(f"cannot decode audio file {path}: {err}") from err
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"audio file {path} contains NaN or Inf samples")
+    if num_samples is not None:
+        wave = fit_length(wave, num_samples)
+    return wave
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """(samples, channels) → (samples,) by averaging the channels."""
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return wave.astype(np.float32, copy=False)
+    return soxr.resample(wave, rate, target, quality="HQ").astype(np.float32, copy=False)
+
+
+def fit_length(wave: np.ndarray, num_samples: int) -> np.ndarray:
+    """Crop the end off, or zero-pad the end to, exactly `num_samples`."""
+    if wave.shape[0] >= num_samples:
+        return wave[:num_samples]
+    return np.pad(wave, (0, num_samples - wave.shape[0]))
+
+
+class BadFileLog:
+    """Thread-safe count of skipped files; raises once too large a fraction is bad.
+
+    Each bad file is logged with its path and reason the first `max_named` times; the
+    fraction is checked against everything seen so far once `min_seen` files were read, so a
+    handful of early failures in a big corpus does not end the run.
+    """
+
+    def __init__(self, max_fraction: float, *, min_seen: int = 100, max_named: int = 20):
+        self.max_fraction = max_fraction
+        self.min_seen = min_seen
+        self.max_named = max_named
+        self.seen = 0
+        self.bad: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def ok(self) -> None:
+        with self._lock:
+            self.seen += 1
+
+    def skip(self, path: str | Path, reason: str) -> None:
+        with self._lock:
+            self.seen += 1
+            self.bad.append((str(path), reason))
+            count = len(self.bad)
+        if count <= self.max_named:
+            log.warning("skipping unreadable audio (%d so far): %s", count, reason)
+        elif count == self.max_named + 1:
+            log.warning("more unreadable audio files; naming no more of them")
+        self.check()
+
+    def check(self, *, final: bool = False) -> None:
+        """Raise if too many were bad: after `min_seen` files, or at any count when `final`."""
+        with self._lock:
+            seen, count = self.seen, len(self.bad)
+        if final or seen >= self.min_seen:
+            if seen and count / seen > self.max_fraction:
+                raise RuntimeError(
+                    f"{count} of {seen} audio files were unreadable, more than the allowed "
+                    f"fraction {self.max_fraction} (data.max_bad_fraction); first: {self.bad[0][1]}"
+                )
+
+    def summary(self) -> dict:
+        return {"seen": self.seen, "skipped": len(self.bad), "skipped_files": self.bad[:1000]}

@@ -1,0 +1,123 @@
+"""NSynth notes as training examples: find the corpus, select and scan it, load crops.
+
+`load_corpus` reads a real NSynth when `data.root` or `$NSYNTH_DIR` names one (and fails
+with the expected layout if it is not there); with neither set it says so loudly and uses
+the embedded SoundFont corpus, unless `data.require_real` forbids that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from corpora import nsynth, soundfont
+from corpora.audio import AudioError, BadFileLog, load_audio
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_BANNER = """
+======================================================================
+ No NSynth given (neither --config.data.root nor $NSYNTH_DIR is set).
+ Training on the EMBEDDED corpus: NSynth-format notes rendered from the
+ General MIDI SoundFont TimGM6mb.sf2 — small, for trying the toolkit,
+ not for results. Point data.root at a real NSynth for those; set
+ data.require_real=True to make a missing NSynth an error.
+ Embedded corpus: {root}
+======================================================================"""
+
+
+@dataclasses.dataclass
+class Corpus:
+    root: Path
+    embedded: bool
+    splits: dict[str, list[nsynth.Note]]
+    report: dict
+
+    @property
+    def num_classes(self) -> dict[str, int]:
+        instruments = max((n.instrument for notes in self.splits.values() for n in notes), default=0)
+        return {"family": len(nsynth.FAMILIES), "instrument": instruments + 1}
+
+
+def locate(data) -> tuple[Path, bool]:
+    """(root, embedded?) from the data config and the environment."""
+    root = data.root or os.environ.get("NSYNTH_DIR", "")
+    if root:
+        return Path(root).expanduser(), False
+    if data.require_real:
+        raise FileNotFoundError(
+            "no NSynth given and data.require_real=True: set --config.data.root=/path/to/nsynth "
+            "or NSYNTH_DIR, a folder holding nsynth-{train,valid,test}/ (examples.json + audio/) "
+            "or nsynth-{train,valid,test}.jsonwav.tar.gz"
+        )
+    embedded = data.embedded
+    root = soundfont.ensure_corpus(
+        embedded.cache_dir or None, pitch_step=embedded.pitch_step, velocities=tuple(embedded.velocities)
+    )
+    log.warning(EMBEDDED_BANNER.format(root=root))
+    return root, True
+
+
+def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
+    root, embedded = locate(data)
+    cache_dir = data.embedded.cache_dir or soundfont.default_cache_dir()
+    out, report = {}, {"root": str(root), "embedded": embedded, "splits": {}}
+    for split in splits:
+        notes = nsynth.read_split(root, split, extract_dir=data.extract_dir or None)
+        chosen = nsynth.select(
+            notes, families=tuple(data.families), sources=tuple(data.sources),
+            pitch_min=data.pitch_min, pitch_max=data.pitch_max,
+        )
+        skipped_before = len(bad_log.bad)
+        if data.drop_silent:
+            kept, silent = nsynth.scan(chosen, bad_log=bad_log, silence_threshold=data.silence_threshold,
+                                       cache_dir=cache_dir, workers=data.workers)
+        else:
+            kept, silent = chosen, 0
+        report["splits"][split] = {
+            "listed": len(notes), "selected": len(chosen), "silent_dropped": silent,
+            "unreadable_skipped": len(bad_log.bad) - skipped_before, "used": len(kept),
+        }
+        log.info("NSynth %s: %s", split, report["splits"][split])
+        if not kept:
+            raise ValueError(f"no usable notes left in split {split!r} of {root} after filtering: "
+                             f"{report['splits'][split]}")
+        out[split] = kept
+    return Corpus(root=root, embedded=embedded, splits=out, report=report)
+
+
+class NoteLoader:
+    """Note → {'audio', labels…, 'weight'}: a crop of `num_samples` at a random offset in
+    [0, max_offset] when given an RNG (training), at the note's onset otherwise (evaluation).
+    A note that fails to decode yields silence with weight 0 and is counted in `bad_log`."""
+
+    def __init__(self, *, num_samples: int, max_offset: int, bad_log: BadFileLog, sample_rate: int = 16000):
+        self.num_samples = num_samples
+        self.max_offset = max_offset
+        self.bad_log = bad_log
+        self.sample_rate = sample_rate
+
+    def __call__(self, note: nsynth.Note, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
+        offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
+        try:
+            audio = load_audio(note.path, sample_rate=self.sample_rate, offset=offset,
+                               num_samples=self.num_samples)
+            weight = 1.0
+            self.bad_log.ok()
+        except AudioError as err:
+            self.bad_log.skip(note.path, str(err))
+            audio, weight = np.zeros(self.num_samples, np.float32), 0.0
+        return {
+            "audio": audio,
+            "family": np.int32(note.family),
+            "instrument": np.int32(note.instrument),
+            "source": np.int32(note.source),
+            "pitch": np.int32(note.pitch),
+            "velocity": np.int32(note.velocity),
+            "qualities": np.asarray(note.qualities, np.float32),
+            "weight": np.float32(weight),
+        }

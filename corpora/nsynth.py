@@ -1,0 +1,256 @@
+"""Reader for the official NSynth release (Engel et al. 2017), SPEC §5.
+
+Layout, per split `train`, `valid`, `test`:
+
+    ROOT/nsynth-<split>/examples.json     dict keyed by note_str
+    ROOT/nsynth-<split>/audio/<note_str>.wav   4-s, 16 kHz, 16-bit mono
+
+or the same still packed as ROOT/nsynth-<split>.jsonwav.tar.gz, which is unpacked once
+(tarfile's 'data' filter: no paths outside the target, no links out, no devices) beside it,
+or into `extract_dir`. The embedded SoundFont corpus is written in this layout too, so one
+reader serves both.
+
+Every entry is validated when read: a malformed file or entry fails with the file, the key
+and the field named. Audio problems are not found by parsing JSON, so `scan` decodes every
+selected note once (cached by file size and mtime), drops silent notes and counts
+unreadable ones through a `BadFileLog`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from corpora.audio import AudioError, BadFileLog, load_audio
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+FAMILIES = (
+    "bass", "brass", "flute", "guitar", "keyboard", "mallet",
+    "organ", "reed", "string", "synth_lead", "vocal",
+)  # fmt: skip
+SOURCES = ("acoustic", "electronic", "synthetic")
+QUALITIES = (
+    "bright", "dark", "distortion", "fast_decay", "long_release",
+    "multiphonic", "nonlinear_env", "percussive", "reverb", "tempo-synced",
+)  # fmt: skip
+REQUIRED_FIELDS = ("instrument", "pitch", "velocity", "instrument_family", "instrument_source")
+
+
+class NSynthFormatError(ValueError):
+    """The data on disk does not have the official NSynth layout; says what and where."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+    note_str: str
+    path: Path
+    instrument: int
+    instrument_str: str
+    pitch: int
+    velocity: int
+    family: int
+    source: int
+    qualities: tuple[int, ...]
+
+    @property
+    def family_str(self) -> str:
+        return FAMILIES[self.family]
+
+
+def split_dir(root: str | Path, split: str, *, extract_dir: str | Path | None = None) -> Path:
+    """The folder holding `examples.json` and `audio/` for `split`, unpacking the archive if needed."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown NSynth split {split!r}; expected one of {SPLITS}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise NSynthFormatError(f"NSynth root {root} does not exist or is not a folder")
+    name = f"nsynth-{split}"
+    for base in filter(None, (root, extract_dir and Path(extract_dir))):
+        if (base / name / "examples.json").is_file():
+            return base / name
+    archive = root / f"{name}.jsonwav.tar.gz"
+    if archive.is_file():
+        return _extract(archive, name, Path(extract_dir) if extract_dir else root)
+    raise NSynthFormatError(
+        f"NSynth split {split!r} not found: expected {root / name / 'examples.json'} with "
+        f"{root / name / 'audio'}/<note_str>.wav, or the archive {archive}"
+    )
+
+
+def _extract(archive: Path, name: str, target: Path) -> Path:
+    """Unpack into a temporary sibling folder, then rename: never a half-unpacked split."""
+    target.mkdir(parents=True, exist_ok=True)
+    partial = target / f".{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    log.info("unpacking %s into %s (once)", archive, target)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(partial, filter="data")
+    except (tarfile.TarError, OSError) as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise NSynthFormatError(f"cannot unpack {archive}: {err}") from err
+    inner = partial / name
+    if not (inner / "examples.json").is_file():
+        shutil.rmtree(partial, ignore_errors=True)
+        raise NSynthFormatError(f"{archive} does not contain {name}/examples.json")
+    inner.rename(target / name)
+    shutil.rmtree(partial, ignore_errors=True)
+    return target / name
+
+
+def read_split(root: str | Path, split: str, *, extract_dir: str | Path | None = None) -> list[Note]:
+    """All notes of one split, validated, sorted by note_str."""
+    folder = split_dir(root, split, extract_dir=extract_dir)
+    path = folder / "examples.json"
+    try:
+        entries = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NSynthFormatError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(entries, dict):
+        raise NSynthFormatError(f"{path} must hold a JSON object keyed by note_str, got {type(entries).__name__}")
+    return sorted((_parse(path, folder, key, e) for key, e in entries.items()), key=lambda n: n.note_str)
+
+
+def _parse(path: Path, folder: Path, key: str, entry) -> Note:
+    where = f"{path}, entry {key!r}"
+    if not isinstance(entry, dict):
+        raise NSynthFormatError(f"{where}: expected an object, got {type(entry).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if f not in entry]
+    if missing:
+        raise NSynthFormatError(f"{where}: missing field(s) {missing}; every entry needs {list(REQUIRED_FIELDS)}")
+    note_str = entry.get("note_str", key)
+    try:
+        values = {f: int(entry[f]) for f in REQUIRED_FIELDS}
+    except (TypeError, ValueError) as err:
+        raise NSynthFormatError(f"{where}: fields {list(REQUIRED_FIELDS)} must be integers ({err})") from err
+    if not 0 <= values["instrument_family"] < len(FAMILIES):
+        raise NSynthFormatError(f"{where}: instrument_family {values['instrument_family']} is not in 0..10")
+    if not 0 <= values["instrument_source"] < len(SOURCES):
+        raise NSynthFormatError(f"{where}: instrument_source {values['instrument_source']} is not in 0..2")
+    qualities = entry.get("qualities", [0] * len(QUALITIES))
+    if not (isinstance(qualities, list) and len(qualities) == len(QUALITIES)):
+        raise NSynthFormatError(f"{where}: qualities must be a list of {len(QUALITIES)} integers")
+    return Note(
+        note_str=note_str,
+        path=folder / "audio" / f"{note_str}.wav",
+        instrument=values["instrument"],
+        instrument_str=str(entry.get("instrument_str", values["instrument"])),
+        pitch=values["pitch"],
+        velocity=values["velocity"],
+        family=values["instrument_family"],
+        source=values["instrument_source"],
+        qualities=tuple(int(q) for q in qualities),
+    )
+
+
+def select(notes: list[Note], *, families=(), sources=(), pitch_min: int = 0, pitch_max: int = 127) -> list[Note]:
+    """Filter by family and source names and an inclusive MIDI pitch range."""
+    for name, allowed in (("family", FAMILIES), ("source", SOURCES)):
+        wanted = families if name == "family" else sources
+        unknown = sorted(set(wanted) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown NSynth {name}(s) {unknown}; valid: {list(allowed)}")
+    family_ids = {FAMILIES.index(f) for f in families}
+    source_ids = {SOURCES.index(s) for s in sources}
+    return [
+        n
+        for n in notes
+        if (not family_ids or n.family in family_ids)
+        and (not source_ids or n.source in source_ids)
+        and pitch_min <= n.pitch <= pitch_max
+    ]
+
+
+def scan(
+    notes: list[Note],
+    *,
+    bad_log: BadFileLog,
+    silence_threshold: float,
+    cache_dir: str | Path | None,
+    workers: int = 4,
+) -> tuple[list[Note], int]:
+    """Decode every note once: returns (readable, non-silent notes; number of silent ones).
+
+    Peak amplitudes are cached per file (keyed by path, size and mtime), so a second run over
+    the same corpus reads no audio. Unreadable files go to `bad_log` (named, counted).
+    """
+    cache = _ScanCache(cache_dir, notes)
+    peaks: dict[str, float | None] = {}
+
+    def peak(note: Note):
+        hit = cache.get(note)
+        if hit is not cache.MISS:
+            return hit
+        try:
+            return float(np.max(np.abs(load_audio(note.path)), initial=0.0))
+        except AudioError as err:
+            return str(err)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        for note, result in zip(notes, pool.map(peak, notes)):
+            cache.put(note, result)
+            if isinstance(result, str):
+                bad_log.skip(note.path, result)
+            else:
+                bad_log.ok()
+                peaks[note.note_str] = result
+    cache.save()
+    bad_log.check(final=True)
+    kept = [n for n in notes if n.note_str in peaks and peaks[n.note_str] > silence_threshold]
+    return kept, len(peaks) - len(kept)
+
+
+class _ScanCache:
+    MISS = object()
+
+    def __init__(self, cache_dir, notes: list[Note]):
+        self.entries: dict = {}
+        self.path = None
+        if cache_dir and notes:
+            folder = str(notes[0].path.parent.resolve())
+            digest = hashlib.sha1(folder.encode()).hexdigest()[:16]
+            self.path = Path(cache_dir) / "scans" / f"{digest}.json"
+            if self.path.is_file():
+                try:
+                    self.entries = json.loads(self.path.read_text())
+                except json.JSONDecodeError:
+                    log.warning("ignoring unreadable scan cache %s", self.path)
+
+    @staticmethod
+    def _stamp(note: Note):
+        try:
+            st = os.stat(note.path)
+            return [st.st_size, st.st_mtime_ns]
+        except OSError:
+            return None
+
+    def get(self, note: Note):
+        entry = self.entries.get(note.note_str)
+        stamp = self._stamp(note)
+        if entry is not None and stamp is not None and entry[0] == stamp:
+            return entry[1]
+        return self.MISS
+
+    def put(self, note: Note, result) -> None:
+        stamp = self._stamp(note)
+        if stamp is not None:
+            self.entries[note.note_str] = [stamp, result]
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.entries))
+        tmp.replace(self.path)

@@ -1,0 +1,63 @@
+"""Front-ends and encoder networks: waveform → log-mel (on device) → embeddings.
+
+`ENCODERS` is the one encoder registry. Every encoder maps a batch of log-mel patches
+(B, frames, bands) to embeddings (B, D) and exposes `embedding_dim`; `encode_clips` turns a
+batch of whole clips into a time sequence of embeddings (B, P, D), one per patch, which is
+what the attention classifier consumes downstream.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from encoders.compact import CompactCNN
+from encoders.frontend import FRONTENDS, LogMel, build_frontend
+from encoders.vggish import VGGish
+
+ENCODERS = {"vggish": VGGish, "compact": CompactCNN}
+
+__all__ = [
+    "ENCODERS",
+    "FRONTENDS",
+    "LogMel",
+    "build_encoder",
+    "build_frontend",
+    "encode_clips",
+    "encode_patches",
+    "parameter_count",
+]
+
+
+def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:
+    """Encoder from `config.encoder`: `name` plus that encoder's keyword options."""
+    options = dict(config)
+    name = options.pop("name")
+    if name not in ENCODERS:
+        raise KeyError(f"unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+    cls = ENCODERS[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "rngs"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise KeyError(f"encoder {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    return cls(**options, rngs=rngs)
+
+
+def encode_patches(encoder: nnx.Module, patches: jax.Array) -> jax.Array:
+    """(B, P, frames, bands) → (B, P, D): every patch through the encoder as one batch."""
+    batch, count = patches.shape[:2]
+    flat = jnp.reshape(patches, (batch * count, *patches.shape[2:]))
+    return jnp.reshape(encoder(flat), (batch, count, -1))
+
+
+def encode_clips(encoder: nnx.Module, frontend: LogMel, waveform: jax.Array) -> jax.Array:
+    """(B, samples) 16 kHz waveform → (B, P, D), one embedding per `frontend.patch_seconds`."""
+    return encode_patches(encoder, frontend.patches(frontend(waveform)))
+
+
+def parameter_count(module: nnx.Module) -> int:
+    return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))

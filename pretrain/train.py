@@ -1,0 +1,78 @@
+"""Pretraining: corpus → front-end → encoder → objective, trained by the shared loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import jax
+from flax import nnx
+
+import encoders
+import objectives
+from corpora import NoteLoader, get_dataset
+from corpora.audio import BadFileLog
+from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
+from runtime import cli
+from runtime.loop import Data, fit
+
+log = logging.getLogger(__name__)
+
+
+class Pretrainer(nnx.Module):
+    """The trained pair: a registered encoder and the objective (its heads) on top."""
+
+    def __init__(self, encoder: nnx.Module, objective: nnx.Module):
+        self.encoder = encoder
+        self.objective = objective
+
+
+def build_model(config, num_classes: dict[str, int]) -> Pretrainer:
+    rngs = nnx.Rngs(config.seed)
+    encoder = encoders.build_encoder(config.encoder, rngs=rngs)
+    objective = objectives.build_objective(
+        config.objective, embedding_dim=encoder.embedding_dim, num_classes=num_classes, rngs=rngs
+    )
+    return Pretrainer(encoder, objective)
+
+
+def train_and_evaluate(config, workdir: str | Path) -> dict:
+    """Pretrain as `config` says, writing everything to (and resuming from) `workdir`."""
+    workdir = cli.prepare_workdir(workdir, config)
+    data_cfg = config.data
+    bad_log = BadFileLog(data_cfg.max_bad_fraction)
+    corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
+    frontend = encoders.build_frontend(config.frontend)
+    model = build_model(config, corpus.num_classes)
+    log.info("encoder %s: %d parameters; objective %s", config.encoder.name,
+             encoders.parameter_count(model.encoder), config.objective.name)
+
+    loader = NoteLoader(
+        num_samples=frontend.samples_for_patches(data_cfg.segment_patches),
+        max_offset=int(data_cfg.crop_max_offset_seconds * frontend.sample_rate),
+        bad_log=bad_log,
+        sample_rate=frontend.sample_rate,
+    )
+    shared = dict(
+        batch_size=config.train.batch_size, workers=data_cfg.workers, prefetch=data_cfg.prefetch,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+    )
+    splits = corpus.splits
+    data = Data(
+        train=lambda start: training_batches(splits["train"], loader, seed=config.seed,
+                                             start_step=start, **shared),
+        steps_per_epoch=steps_per_epoch(len(splits["train"]), config.train.batch_size),
+        validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
+        final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)},
+    )
+
+    def loss_fn(model: Pretrainer, batch, key, train: bool):
+        return model.objective(model.encoder, frontend, batch, key, train=train)
+
+    summary = fit(model, loss_fn, data, config, workdir)
+    bad_log.check(final=True)
+    summary["data"] = corpus.report | {"unreadable_at_train_time": bad_log.summary()}
+    if jax.process_index() == 0:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

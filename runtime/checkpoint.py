@@ -1,0 +1,65 @@
+"""Orbax checkpoints: `checkpoints/` keeps the latest few, `best/` the best by validation loss.
+
+Orbax writes each step into a temporary folder and renames it when complete, so a process
+killed mid-save leaves no half-written checkpoint: the unfinished folder is ignored and
+restore takes the newest finished step. If that one cannot be read (a damaged disk, a
+hand-deleted file), restore falls back to the step before it, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoints:
+    def __init__(self, workdir: str | Path, *, keep: int = 2):
+        workdir = Path(workdir).absolute()
+        self.latest = ocp.CheckpointManager(
+            workdir / "checkpoints", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        )
+        self.best = ocp.CheckpointManager(
+            workdir / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+        )
+
+    def save(self, step: int, state, meta: dict, *, best: bool = False) -> None:
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        (self.best if best else self.latest).save(step, args=args, force=True)
+
+    def restore(self, template, *, best: bool = False):
+        """(state, meta) of the newest readable step, or None when there is none.
+
+        `template` is a state with the right structure, shapes and shardings (for example the
+        freshly initialised one); it is not modified.
+        """
+        manager = self.best if best else self.latest
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template
+        )
+        for step in sorted(manager.all_steps(), reverse=True):
+            try:
+                restored = manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                    ),
+                )
+            except Exception as err:  # noqa: BLE001 - any unreadable step: fall back, loudly
+                log.warning("checkpoint step %d in %s is unreadable (%s); trying an older one",
+                            step, manager.directory, err)
+                continue
+            return restored["state"], restored["meta"]
+        return None
+
+    def wait(self) -> None:
+        self.latest.wait_until_finished()
+        self.best.wait_until_finished()
+
+    def close(self) -> None:
+        self.latest.close()
+        self.best.close()

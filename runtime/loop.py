@@ -1,0 +1,227 @@
+"""The one training loop, shared by pretraining and fine-tuning.
+
+`fit` trains any NNX model whose loss is `loss_fn(model, batch, key, train) -> (loss,
+metrics)`: one jitted step with the state donated, the batch sharded over the `data` mesh
+axis, the state replicated. Around it: validation every `eval_every_steps`, early stopping
+on validation loss, orbax checkpoints (latest and best), automatic resume from the work
+directory, JSONL + TensorBoard metrics, a progress bar.
+
+Determinism: the step's RNG key is `fold_in(seed, step)` and batch k is a pure function of
+k (see corpora.pipeline), so a run resumed from step k computes what an uninterrupted run
+would have.
+
+NaN safety: metrics reach the host one step late (so the device is never idle waiting),
+but every checkpoint is taken only after the loss and gradient norm of its step were seen
+finite. A non-finite loss or gradient stops the run with the step number; the checkpoints on
+disk all predate it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm import tqdm
+
+from runtime import mesh as meshlib
+from runtime.checkpoint import Checkpoints
+from runtime.metrics_log import MetricsWriter
+from runtime.optim import build_optimizer
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[nnx.Module, dict, jax.Array, bool], tuple[jax.Array, dict]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+@dataclasses.dataclass
+class Data:
+    """What the loop reads: batch iterators of process-local numpy rows."""
+
+    train: Callable[[int], Iterator[dict]]  # start step → endless batches from that step
+    steps_per_epoch: int
+    validation: Callable[[], Iterator[dict]] | None = None
+    final: dict[str, Callable[[], Iterator[dict]]] = dataclasses.field(default_factory=dict)
+
+
+def total_steps(config, steps_per_epoch: int) -> int:
+    return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
+
+
+def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | Path) -> dict:
+    """Train until `num_steps` (or `num_epochs`) or early stopping; returns the run summary.
+
+    `config` needs `seed`, `train` and `optimizer` (see configs/). Everything is written
+    to `workdir`; a work directory holding a checkpoint is resumed from it.
+    """
+    workdir = Path(workdir)
+    tc = config.train
+    mesh = meshlib.data_mesh()
+    meshlib.check_batch_size(tc.batch_size, mesh)
+    steps = total_steps(tc, data.steps_per_epoch)
+    eval_every = tc.eval_every_steps or data.steps_per_epoch
+    ckpt_every = tc.checkpoint_every_steps or eval_every
+    primary = jax.process_index() == 0
+
+    optimizer = nnx.Optimizer(model, build_optimizer(config.optimizer, steps), wrt=nnx.Param)
+    model.train()
+    train_graph, state = nnx.split((model, optimizer))
+    model.eval()
+    eval_graph, _ = nnx.split((model, optimizer))
+    state = jax.device_put(state, meshlib.replicated(mesh))
+    state_sharding = jax.tree.map(lambda x: x.sharding, state)
+    base_key = jax.random.key(config.seed)
+
+    @jax.jit
+    def eval_step(state, batch):
+        model, _ = nnx.merge(eval_graph, state)
+        loss, metrics = loss_fn(model, batch, base_key, False)
+        return dict(metrics, loss=loss)
+
+    def train_step(state, batch, step):
+        model, optimizer = nnx.merge(train_graph, state)
+        key = jax.random.fold_in(base_key, step)
+        grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key, True), has_aux=True)
+        (loss, metrics), grads = grad_fn(model)
+        # nnx.state holds live references; the identity map keeps the pre-update arrays.
+        before = jax.tree.map(lambda x: x, nnx.state(model, nnx.Param))
+        optimizer.update(model, grads)
+        after = nnx.state(model, nnx.Param)
+        updates = jax.tree.map(jnp.subtract, after, before)
+        metrics = dict(
+            metrics,
+            loss=loss,
+            grad_norm=optax.global_norm(grads),
+            update_norm=optax.global_norm(updates),
+            param_norm=optax.global_norm(after),
+        )
+        return nnx.state((model, optimizer)), metrics
+
+    train_step = jax.jit(
+        train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh))
+    )
+
+    checkpoints = Checkpoints(workdir, keep=tc.keep_checkpoints)
+    progress = {"step": 0, "best_loss": None, "best_step": -1, "bad_evals": 0, "finished": False}
+    restored = checkpoints.restore(state)
+    if restored is not None:
+        state, progress = restored
+        log.info("resuming from step %d in %s", progress["step"], workdir)
+        if progress["finished"]:
+            log.info("this run already finished; nothing to do")
+            return json.loads((workdir / "summary.json").read_text())
+    start = progress["step"]
+    writer = MetricsWriter(workdir, resume_step=start, enabled=primary)
+
+    def evaluate(state, batches: Callable[[], Iterator[dict]]) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        total = 0.0
+        for batch in batches():
+            weight = float(np.sum(batch["weight"]))
+            out = jax.device_get(eval_step(state, meshlib.shard_batch(batch, mesh)))
+            for name, value in out.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * weight
+            total += weight
+        return {name: value / max(total, 1.0) for name, value in sums.items()} | {"examples": total}
+
+    window: dict[str, list[float]] = {}
+    clock = [time.perf_counter(), start]
+
+    def absorb(step: int, metrics) -> None:
+        """Bring one step's metrics to the host, stop on non-finite values, log every N steps."""
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not (math.isfinite(values["loss"]) and math.isfinite(values["grad_norm"])):
+            checkpoints.wait()
+            raise NonFiniteLossError(
+                f"non-finite loss ({values['loss']}) or gradient norm ({values['grad_norm']}) at step "
+                f"{step}; stopped. Checkpoints in {workdir} predate it (last good: step "
+                f"{max(checkpoints.latest.all_steps(), default='none')})."
+            )
+        for name, value in values.items():
+            window.setdefault(name, []).append(value)
+        if step % tc.log_every_steps == 0 or step == steps:
+            now = time.perf_counter()
+            rate = (step - clock[1]) / max(now - clock[0], 1e-9)
+            row = {name: float(np.mean(v)) for name, v in window.items()}
+            row |= {"steps_per_second": rate, "examples_per_second": rate * tc.batch_size}
+            writer.write(step, "train", row)
+            window.clear()
+            clock[:] = [now, step]
+
+    iterator = data.train(start)
+    bar = tqdm(total=steps, initial=start, desc="train", disable=None if primary else True,
+               dynamic_ncols=True)
+    pending = None
+    step = start
+    try:
+        while step < steps and not progress["finished"]:
+            batch = meshlib.shard_batch(next(iterator), mesh)
+            state, metrics = train_step(state, batch, jnp.asarray(step, jnp.int32))
+            step += 1
+            if pending is not None:
+                absorb(*pending)
+            pending = (step, metrics)
+            bar.update(1)
+            at_eval = data.validation is not None and (step % eval_every == 0 or step == steps)
+            if at_eval or step % ckpt_every == 0 or step == steps:
+                absorb(*pending)
+                pending = None
+                bar.set_postfix(loss=f"{window.get('loss', [float('nan')])[-1]:.4f}" if window else None)
+            improved = False
+            if at_eval:
+                result = evaluate(state, data.validation)
+                writer.write(step, "validation", result)
+                improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
+                if improved:
+                    progress.update(best_loss=result["loss"], best_step=step, bad_evals=0,
+                                    best_metrics=result)
+                else:
+                    progress["bad_evals"] += 1
+                if progress["bad_evals"] >= tc.early_stopping_patience:
+                    log.info("early stopping at step %d: no validation improvement in %d evaluations",
+                             step, progress["bad_evals"])
+                    progress["finished"] = True
+            if step == steps:
+                progress["finished"] = True
+            progress["step"] = step
+            if improved:
+                checkpoints.save(step, state, dict(progress), best=True)
+            if at_eval or step % ckpt_every == 0 or progress["finished"]:
+                checkpoints.save(step, state, dict(progress))
+        if pending is not None:
+            absorb(*pending)
+        checkpoints.wait()
+        summary = {
+            "final_step": step,
+            "total_steps": steps,
+            "stopped_early": step < steps,
+            "best_step": progress["best_step"],
+            "best_validation": progress.get("best_metrics"),
+        }
+        if data.final:
+            best = checkpoints.restore(state, best=True) if data.validation is not None else None
+            final_state = best[0] if best is not None else state
+            for name, batches in data.final.items():
+                summary[name] = evaluate(final_state, batches)
+                writer.write(step, name, summary[name])
+        if primary:
+            (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+    finally:
+        bar.close()
+        writer.close()
+        checkpoints.wait()
+        checkpoints.close()

@@ -1,0 +1,71 @@
+"""Shared fixtures: small corpora written by the tests themselves in the official layouts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from corpora import soundfont
+from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def embedded_cache(tmp_path_factory) -> Path:
+    """A small embedded corpus (one velocity, an octave apart), rendered once per session."""
+    cache = tmp_path_factory.mktemp("overtone_cache")
+    soundfont.ensure_corpus(cache, pitch_step=12, velocities=(100,))
+    return cache
+
+
+def nsynth_entry(note_str: str, *, instrument: int, family: int, source: int, pitch: int, velocity: int) -> dict:
+    """One examples.json value with every field of the official release."""
+    return {
+        "note": 0,
+        "note_str": note_str,
+        "instrument": instrument,
+        "instrument_str": note_str.rsplit("-", 2)[0],
+        "pitch": pitch,
+        "velocity": velocity,
+        "sample_rate": 16000,
+        "qualities": [0] * len(QUALITIES),
+        "qualities_str": [],
+        "instrument_family": family,
+        "instrument_family_str": FAMILIES[family],
+        "instrument_source": source,
+        "instrument_source_str": SOURCES[source],
+    }
+
+
+def write_nsynth_split(root: Path, split: str, notes: dict[str, tuple[dict, np.ndarray | bytes]]) -> Path:
+    """Write nsynth-<split>/examples.json and audio/<note_str>.wav (bytes are written raw)."""
+    folder = root / f"nsynth-{split}"
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    for note_str, (_, audio) in notes.items():
+        path = folder / "audio" / f"{note_str}.wav"
+        if isinstance(audio, bytes):
+            path.write_bytes(audio)
+        else:
+            sf.write(path, audio, 16000, subtype="PCM_16")
+    (folder / "examples.json").write_text(json.dumps({k: e for k, (e, _) in notes.items()}))
+    return folder
+
+
+def tone(freq: float, seconds: float = 4.0, rate: int = 16000, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t) * np.exp(-t)).astype(np.float32)
+
+
+@pytest.fixture
+def subprocess_env(embedded_cache) -> dict:
+    env = dict(os.environ)
+    env["OVERTONE_CACHE"] = str(embedded_cache)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("NSYNTH_DIR", None)
+    return env

@@ -25,6 +25,10 @@ class AudioError(ValueError):
     """A file that cannot be decoded into finite audio; the message names the file."""
 
 
+class TooManyBadFilesError(RuntimeError):
+    """More than the allowed fraction of a corpus could not be read."""
+
+
 def load_audio(
     path: str | Path,
     *,
@@ -112,7 +116,7 @@ class BadFileLog:
             seen, count = self.seen, len(self.bad)
         if final or seen >= self.min_seen:
             if seen and count / seen > self.max_fraction:
-                raise RuntimeError(
+                raise TooManyBadFilesError(
                     f"{count} of {seen} audio files were unreadable, more than the allowed "
                     f"fraction {self.max_fraction} (data.max_bad_fraction); first: {self.bad[0][1]}"
                 )

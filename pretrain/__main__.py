@@ -4,6 +4,8 @@ The config is a name under configs/ or a path; the work directory defaults to
 runs/<config name>. Run the same command again to resume from the last checkpoint.
 """
 
+import logging
+import os
 import sys
 
 from absl import app, flags
@@ -22,9 +24,16 @@ def main(argv):
     cli.setup_logging()
     initialize_distributed()
     from pretrain.train import train_and_evaluate
+    from runtime.errors import USER_ERRORS
 
     workdir = _WORKDIR.value or f"runs/{cli.config_name(sys.argv)}"
-    summary = train_and_evaluate(_CONFIG.value, workdir)
+    try:
+        summary = train_and_evaluate(_CONFIG.value, workdir)
+    except USER_ERRORS as err:
+        if os.environ.get("OVERTONE_TRACEBACK") == "1":
+            raise
+        logging.error("%s: %s", type(err).__name__, err)
+        sys.exit(1)
     print(f"done: step {summary['final_step']}, best validation {summary['best_validation']}, "
           f"test {summary.get('test')}; outputs in {workdir}")
 

@@ -11,8 +11,8 @@ k (see corpora.pipeline), so a run resumed from step k computes what an uninterr
 would have.
 
 NaN safety: metrics reach the host one step late (so the device is never idle waiting),
-but every checkpoint is taken only after the loss and gradient norm of its step were seen
-finite. A non-finite loss or gradient stops the run with the step number; the checkpoints on
+but every checkpoint is taken only after the loss, gradient norm and updated-parameter norm
+of its step were seen finite. A non-finite loss or gradient stops the run with the step number; the checkpoints on
 disk all predate it.
 """
 
@@ -57,6 +57,54 @@ class Data:
     final: dict[str, Callable[[], Iterator[dict]]] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
+class Steps:
+    state: nnx.State  # (model, optimizer) state, replicated over the mesh
+    train_step: Callable  # (state, batch, step) -> (state, metrics); state is donated
+    eval_step: Callable  # (state, batch) -> metrics
+
+
+def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransformation, mesh, *, seed: int) -> Steps:
+    """The jitted train and eval steps over `mesh` and the initial replicated state."""
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    model.train()
+    train_graph, state = nnx.split((model, optimizer))
+    model.eval()
+    eval_graph, _ = nnx.split((model, optimizer))
+    state = jax.device_put(state, meshlib.replicated(mesh))
+    state_sharding = jax.tree.map(lambda x: x.sharding, state)
+    base_key = jax.random.key(seed)
+
+    @jax.jit
+    def eval_step(state, batch):
+        model, _ = nnx.merge(eval_graph, state)
+        loss, metrics = loss_fn(model, batch, base_key, False)
+        return dict(metrics, loss=loss)
+
+    def train_step(state, batch, step):
+        model, optimizer = nnx.merge(train_graph, state)
+        key = jax.random.fold_in(base_key, step)
+        grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key, True), has_aux=True)
+        (loss, metrics), grads = grad_fn(model)
+        # nnx.state holds live references; the identity map keeps the pre-update arrays.
+        before = jax.tree.map(lambda x: x, nnx.state(model, nnx.Param))
+        optimizer.update(model, grads)
+        after = nnx.state(model, nnx.Param)
+        metrics = dict(
+            metrics,
+            loss=loss,
+            grad_norm=optax.global_norm(grads),
+            update_norm=optax.global_norm(jax.tree.map(jnp.subtract, after, before)),
+            param_norm=optax.global_norm(after),
+        )
+        return nnx.state((model, optimizer)), metrics
+
+    train_step = jax.jit(
+        train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh))
+    )
+    return Steps(state=state, train_step=train_step, eval_step=eval_step)
+
+
 def total_steps(config, steps_per_epoch: int) -> int:
     return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
 
@@ -76,43 +124,8 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     ckpt_every = tc.checkpoint_every_steps or eval_every
     primary = jax.process_index() == 0
 
-    optimizer = nnx.Optimizer(model, build_optimizer(config.optimizer, steps), wrt=nnx.Param)
-    model.train()
-    train_graph, state = nnx.split((model, optimizer))
-    model.eval()
-    eval_graph, _ = nnx.split((model, optimizer))
-    state = jax.device_put(state, meshlib.replicated(mesh))
-    state_sharding = jax.tree.map(lambda x: x.sharding, state)
-    base_key = jax.random.key(config.seed)
-
-    @jax.jit
-    def eval_step(state, batch):
-        model, _ = nnx.merge(eval_graph, state)
-        loss, metrics = loss_fn(model, batch, base_key, False)
-        return dict(metrics, loss=loss)
-
-    def train_step(state, batch, step):
-        model, optimizer = nnx.merge(train_graph, state)
-        key = jax.random.fold_in(base_key, step)
-        grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key, True), has_aux=True)
-        (loss, metrics), grads = grad_fn(model)
-        # nnx.state holds live references; the identity map keeps the pre-update arrays.
-        before = jax.tree.map(lambda x: x, nnx.state(model, nnx.Param))
-        optimizer.update(model, grads)
-        after = nnx.state(model, nnx.Param)
-        updates = jax.tree.map(jnp.subtract, after, before)
-        metrics = dict(
-            metrics,
-            loss=loss,
-            grad_norm=optax.global_norm(grads),
-            update_norm=optax.global_norm(updates),
-            param_norm=optax.global_norm(after),
-        )
-        return nnx.state((model, optimizer)), metrics
-
-    train_step = jax.jit(
-        train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh))
-    )
+    steps_fns = build_steps(model, loss_fn, build_optimizer(config.optimizer, steps), mesh, seed=config.seed)
+    state, train_step, eval_step = steps_fns.state, steps_fns.train_step, steps_fns.eval_step
 
     checkpoints = Checkpoints(workdir, keep=tc.keep_checkpoints)
     progress = {"step": 0, "best_loss": None, "best_step": -1, "bad_evals": 0, "finished": False}
@@ -143,11 +156,13 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     def absorb(step: int, metrics) -> None:
         """Bring one step's metrics to the host, stop on non-finite values, log every N steps."""
         values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        if not (math.isfinite(values["loss"]) and math.isfinite(values["grad_norm"])):
+        watched = ("loss", "grad_norm", "param_norm")
+        if not all(math.isfinite(values[k]) for k in watched):
             checkpoints.wait()
             raise NonFiniteLossError(
-                f"non-finite loss ({values['loss']}) or gradient norm ({values['grad_norm']}) at step "
-                f"{step}; stopped. Checkpoints in {workdir} predate it (last good: step "
+                f"non-finite training state at step {step} ("
+                + ", ".join(f"{k}={values[k]}" for k in watched)
+                + f"); stopped. Checkpoints in {workdir} predate it (last good step: "
                 f"{max(checkpoints.latest.all_steps(), default='none')})."
             )
         for name, value in values.items():

@@ -13,7 +13,7 @@ import os
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,11 @@ def initialize_distributed() -> None:
 
 
 def data_mesh() -> Mesh:
-    return jax.make_mesh((jax.device_count(),), ("data",))
+    """All devices on one `data` axis. Auto axis types let XLA place the collectives that
+    cross-example operations need (mixup's batch roll, batch-norm statistics)."""
+    mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
+    log.info("data-parallel mesh over %d devices (%s)", mesh.size, jax.default_backend())
+    return mesh
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -1,0 +1,136 @@
+"""python -m benchmarks [--encoders=vggish,compact] [--batch_size=64] [--steps=5] [--out=FILE.json]
+
+Prints, for this machine and in one run:
+  * the pretraining train step (front-end + encoder + family_mixup + Adam, the exact jitted
+    step `runtime.loop.fit` runs) in examples/s for each encoder, with the FLOPs XLA counts
+    for it and the achieved GFLOP/s;
+  * a float32 matmul's GFLOP/s measured in the same process (the machine's practical peak),
+    so each step also gets an MFU;
+  * the input pipeline alone (decode + crop of embedded-corpus notes through grain) in clips/s
+    for 1 and 2 worker threads.
+Timings are medians over `--steps` repetitions after compilation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import ConfigDict
+
+_ENCODERS = flags.DEFINE_list("encoders", ["compact", "vggish"], "encoders to time")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "examples per train step")
+_STEPS = flags.DEFINE_integer("steps", 5, "timed repetitions per measurement")
+_OUT = flags.DEFINE_string("out", "", "also write the results here as JSON")
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # compile / warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak(repeats: int) -> float:
+    a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    seconds = median_seconds(lambda: f(a).block_until_ready(), repeats)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def train_step(encoder: str, batch_size: int, repeats: int) -> dict:
+    from configs.nsynth_mixup import get_config
+    from encoders import build_frontend
+    from pretrain import build_model
+    from runtime import mesh as meshlib
+    from runtime.loop import build_steps
+    from runtime.optim import build_optimizer
+
+    config = get_config(f"encoder={encoder}")
+    frontend = build_frontend(config.frontend)
+    model = build_model(config, {"family": 11, "instrument": 1006})
+    mesh = meshlib.data_mesh()
+    steps = build_steps(
+        model,
+        lambda m, b, k, t: m.objective(m.encoder, frontend, b, k, train=t),
+        build_optimizer(config.optimizer, 1000),
+        mesh,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    samples = frontend.samples_for_patches(config.data.segment_patches)
+    batch = meshlib.shard_batch(
+        {
+            "audio": rng.uniform(-0.5, 0.5, (batch_size, samples)).astype(np.float32),
+            "family": rng.integers(0, 11, batch_size).astype(np.int32),
+            "instrument": np.zeros(batch_size, np.int32),
+            "weight": np.ones(batch_size, np.float32),
+        },
+        mesh,
+    )
+    holder = {"state": steps.state}
+    step = jnp.asarray(0, jnp.int32)
+    flops = steps.train_step.lower(holder["state"], batch, step).compile().cost_analysis()
+    flops = (flops[0] if isinstance(flops, list) else flops or {}).get("flops", float("nan"))
+
+    def run():
+        holder["state"], metrics = steps.train_step(holder["state"], batch, step)
+        jax.block_until_ready(metrics)
+
+    seconds = median_seconds(run, repeats)
+    return {"examples_per_second": batch_size / seconds, "step_seconds": seconds,
+            "gflop_per_step": flops / 1e9, "gflops_per_second": flops / seconds / 1e9}
+
+
+def input_pipeline(batch_size: int, workers: int, batches: int) -> float:
+    from configs._common import nsynth_data
+    from corpora import NoteLoader, load_corpus
+    from corpora.audio import BadFileLog
+    from corpora.pipeline import training_batches
+
+    bad = BadFileLog(0.01)
+    corpus = load_corpus(ConfigDict(nsynth_data()), bad_log=bad, splits=("train",))
+    loader = NoteLoader(num_samples=15600, max_offset=48000, bad_log=bad)
+    iterator = training_batches(corpus.splits["train"], loader, batch_size=batch_size, seed=0,
+                                workers=workers, prefetch=4)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def main(argv):
+    del argv
+    results = {"device": str(jax.devices()[0]), "device_count": jax.device_count(),
+               "batch_size": _BATCH.value, "matmul_gflops_per_second": matmul_peak(_STEPS.value)}
+    rows = [f"| matmul 2048² float32 (peak reference) | | {results['matmul_gflops_per_second']:.1f} GFLOP/s | |"]
+    for name in _ENCODERS.value:
+        r = train_step(name, _BATCH.value, _STEPS.value)
+        r["mfu"] = r["gflops_per_second"] / results["matmul_gflops_per_second"]
+        results[f"train_step_{name}"] = r
+        rows.append(f"| train step, {name}, batch {_BATCH.value} | {r['examples_per_second']:.1f} ex/s | "
+                    f"{r['gflops_per_second']:.1f} GFLOP/s ({r['gflop_per_step']:.1f} GFLOP/step) | "
+                    f"MFU {100 * r['mfu']:.0f} % |")
+    for workers in (1, 2):
+        rate = input_pipeline(_BATCH.value, workers, batches=20)
+        results[f"input_pipeline_{workers}_workers"] = rate
+        rows.append(f"| input pipeline (wav decode + crop), {workers} worker(s) | {rate:.0f} clips/s | | |")
+    print(f"\n{results['device']} × {results['device_count']}\n")
+    print("| what | throughput | compute | |\n|---|---|---|---|")
+    print("\n".join(rows))
+    if _OUT.value:
+        with open(_OUT.value, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(main)

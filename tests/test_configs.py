@@ -1,0 +1,64 @@
+"""Every config under configs/ loads, resolves by name and builds its model; bad input is refused."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+from flax import nnx
+
+import configs
+from configs import parse_arg
+from corpora.nsynth import FAMILIES
+from pretrain import build_model
+from runtime import cli
+
+NUM_CLASSES = {"family": len(FAMILIES), "instrument": 1006}
+VARIANTS = {"nsynth_mixup": ["", "encoder=compact", "recipe=zhong", "encoder=compact,recipe=zhong"]}
+
+
+def test_every_config_has_its_variants_listed():
+    assert set(VARIANTS) == set(configs.names())
+
+
+@pytest.mark.parametrize(("name", "arg"), [(n, a) for n, args in VARIANTS.items() for a in args])
+def test_config_loads_and_builds(name, arg):
+    config = importlib.import_module(f"configs.{name}").get_config(arg or None)
+    model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
+    assert model.encoder.embedding_dim == 128
+    assert config.train.batch_size > 0 and config.optimizer.learning_rate > 0
+
+
+def test_bare_name_resolves_to_the_config_file():
+    resolved = cli.resolve_config_flag(["prog", "--config=nsynth_mixup:encoder=compact", "--x=1"])
+    assert resolved[1] == f"--config={configs.config_dir() / 'nsynth_mixup.py'}:encoder=compact"
+    assert cli.resolve_config_flag(["p", "--config", "nsynth_mixup"])[2].endswith("configs/nsynth_mixup.py")
+    assert cli.resolve_config_flag(["p", "--config=some/where.py"])[1] == "--config=some/where.py"
+    with pytest.raises(FileNotFoundError, match=r"available: \['nsynth_mixup'"):
+        cli.resolve_config_flag(["p", "--config=nsynth_mixupp"])
+
+
+def test_configs_folder_can_be_overridden(tmp_path, monkeypatch):
+    (tmp_path / "mine.py").write_text("def get_config(arg=None):\n    return None\n")
+    monkeypatch.setenv("OVERTONE_CONFIGS", str(tmp_path))
+    assert configs.resolve("mine") == str(tmp_path / "mine.py")
+
+
+def test_variant_strings():
+    assert parse_arg("encoder=compact", encoder="vggish", recipe="taenzer") == {"encoder": "compact", "recipe": "taenzer"}
+    with pytest.raises(ValueError, match="valid keys"):
+        parse_arg("width=3", encoder="vggish")
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("--config.train.nope=1", "nope"),
+    ("--config.train.batch_size=many", "batch_size"),
+    ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'vggish']"),
+])  # fmt: skip
+def test_cli_refuses_unknown_keys_bad_types_and_names(flag, message, tmp_path, subprocess_env):
+    args = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup", f"--workdir={tmp_path}", flag]
+    if flag.startswith("--config="):
+        args = [sys.executable, "-m", "pretrain", flag, f"--workdir={tmp_path}"]
+    result = subprocess.run(args, capture_output=True, text=True, env=subprocess_env, timeout=300)
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -1,0 +1,89 @@
+"""Encoder registry: every registered encoder builds, has the right shapes and parameter count."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import encoders
+from encoders.vggish import VGGish
+
+PARAMETER_RANGES = {"vggish": (72_141_184, 72_141_184), "compact": (1_000_000, 2_000_000)}
+
+
+@pytest.fixture(scope="module", params=sorted(encoders.ENCODERS))
+def built(request):
+    return request.param, encoders.build_encoder({"name": request.param}, rngs=nnx.Rngs(0))
+
+
+def test_every_encoder_has_a_parameter_budget():
+    assert set(PARAMETER_RANGES) == set(encoders.ENCODERS)
+
+
+def test_parameter_count(built):
+    name, encoder = built
+    low, high = PARAMETER_RANGES[name]
+    assert low <= encoders.parameter_count(encoder) <= high
+
+
+def test_patches_to_embeddings(built):
+    _, encoder = built
+    out = encoder(jax.random.normal(jax.random.key(1), (3, 96, 64)))
+    assert out.shape == (3, encoder.embedding_dim) == (3, 128)
+    assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_clips_to_time_sequence(built):
+    """A batch of 4-s clips becomes 4 embeddings each, equal to embedding each patch alone."""
+    _, encoder = built
+    encoder.eval()  # batch-norm with running statistics: patches independent of each other
+    frontend = encoders.LogMel()
+    audio = 0.1 * jax.random.normal(jax.random.key(2), (2, 64000))
+    sequence = encoders.encode_clips(encoder, frontend, audio)
+    assert sequence.shape == (2, 4, 128)
+    patches = frontend.patches(frontend(audio))
+    np.testing.assert_allclose(sequence[1, 3], encoder(patches[1, 3][None])[0], rtol=1e-4, atol=1e-4)
+    encoder.train()
+
+
+def test_vggish_layer_list():
+    """Exact VGGish layers: six 3x3 convs, three dense layers, 12288 flattened features."""
+    model = VGGish(rngs=nnx.Rngs(0))
+    convs = [(n, m.kernel[...].shape) for n, m in vars(model).items() if isinstance(m, nnx.Conv)]
+    assert convs == [
+        ("conv1", (3, 3, 1, 64)), ("conv2", (3, 3, 64, 128)), ("conv3_1", (3, 3, 128, 256)),
+        ("conv3_2", (3, 3, 256, 256)), ("conv4_1", (3, 3, 256, 512)), ("conv4_2", (3, 3, 512, 512)),
+    ]  # fmt: skip
+    dense = [(n, m.kernel[...].shape) for n, m in vars(model).items() if isinstance(m, nnx.Linear)]
+    assert dense == [("fc1_1", (12288, 4096)), ("fc1_2", (4096, 4096)), ("fc2", (4096, 128))]
+
+
+def test_vggish_has_no_final_relu_unless_asked():
+    x = jax.random.normal(jax.random.key(3), (8, 96, 64))
+    plain = VGGish(rngs=nnx.Rngs(0))(x)
+    assert float(jnp.min(plain)) < 0.0  # the embedding is linear: negative values occur
+    relu = VGGish(final_relu=True, rngs=nnx.Rngs(0))(x)
+    np.testing.assert_allclose(relu, jnp.maximum(plain, 0.0), rtol=1e-5, atol=1e-6)
+
+
+def test_glorot_uniform_initialisation():
+    """Taenzer et al. use Glorot uniform: kernel bounds sqrt(6 / (fan_in + fan_out))."""
+    model = VGGish(rngs=nnx.Rngs(0))
+    kernel = np.asarray(model.fc1_2.kernel[...])
+    limit = np.sqrt(6.0 / (4096 + 4096))
+    assert np.abs(kernel).max() <= limit
+    assert np.isclose(kernel.std(), limit / np.sqrt(3.0), rtol=0.01)
+    assert np.all(np.asarray(model.fc1_2.bias[...]) == 0.0)
+
+
+def test_vggish_refuses_other_patch_sizes():
+    with pytest.raises(ValueError, match=r"\(batch, 96, 64\)"):
+        VGGish(rngs=nnx.Rngs(0))(jnp.zeros((1, 100, 64)))
+
+
+def test_registry_errors_name_the_valid_choices():
+    with pytest.raises(KeyError, match=r"registered: \['compact', 'vggish'\]"):
+        encoders.build_encoder({"name": "resnet"}, rngs=nnx.Rngs(0))
+    with pytest.raises(KeyError, match="has no option"):
+        encoders.build_encoder({"name": "vggish", "width": 3}, rngs=nnx.Rngs(0))

@@ -1,0 +1,78 @@
+"""Runtime pieces: optimiser maths, checkpoint fallback, metrics log on resume."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+from runtime.checkpoint import Checkpoints
+from runtime.metrics_log import MetricsWriter, read_metrics
+from runtime.optim import build_optimizer, learning_rate_schedule
+
+
+def opt_config(**kw):
+    base = dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0)
+    return ConfigDict(base | kw)
+
+
+def test_adam_with_weight_decay_is_pytorch_style_l2():
+    """torch.optim.Adam(weight_decay=wd): g ← g + wd·θ, then Adam; re-derived in numpy."""
+    theta = np.array([0.5, -1.0, 2.0])
+    grad = np.array([0.1, 0.2, -0.3])
+    tx = build_optimizer(opt_config(weight_decay=0.1), total_steps=10)
+    state = tx.init(jnp.asarray(theta))
+    updates, _ = tx.update(jnp.asarray(grad), state, jnp.asarray(theta))
+    g = grad + 0.1 * theta
+    m, v = 0.1 * g, 0.001 * g**2
+    m_hat, v_hat = m / (1 - 0.9), v / (1 - 0.999)
+    np.testing.assert_allclose(updates, -1e-3 * m_hat / (np.sqrt(v_hat) + 1e-8), rtol=1e-5)
+
+
+def test_cosine_schedule_with_warmup():
+    schedule = learning_rate_schedule(opt_config(schedule="cosine", warmup_steps=10), total_steps=110)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(10)) == pytest.approx(1e-3)
+    assert float(schedule(60)) == pytest.approx(0.5e-3, rel=1e-3)
+    assert float(schedule(110)) == pytest.approx(0.0, abs=1e-9)
+    warm = learning_rate_schedule(opt_config(warmup_steps=4), total_steps=100)
+    assert [float(warm(s)) for s in (0, 2, 4, 50)] == pytest.approx([0.0, 5e-4, 1e-3, 1e-3])
+
+
+def test_unknown_optimizer_and_schedule():
+    with pytest.raises(ValueError, match="valid: \\('adam', 'adamw', 'sgd'\\)"):
+        build_optimizer(opt_config(name="lion"), 10)
+    with pytest.raises(ValueError, match="schedule"):
+        build_optimizer(opt_config(schedule="step"), 10)
+
+
+def test_checkpoint_restore_falls_back_past_an_unreadable_step(tmp_path):
+    state = {"w": jnp.arange(4.0), "b": jnp.ones(2)}
+    ckpt = Checkpoints(tmp_path, keep=3)
+    for step in (1, 2, 3):
+        ckpt.save(step, jax.tree.map(lambda x, s=step: x * s, state), {"step": step})
+    ckpt.wait()
+    for path in (tmp_path / "checkpoints" / "3" / "state").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"garbage")
+    ckpt.close()
+    restored_state, meta = Checkpoints(tmp_path, keep=3).restore(state)
+    assert meta == {"step": 2}
+    np.testing.assert_array_equal(restored_state["w"], np.arange(4.0) * 2)
+
+
+def test_no_checkpoint_restores_to_none(tmp_path):
+    assert Checkpoints(tmp_path).restore({"w": jnp.zeros(2)}) is None
+
+
+def test_metrics_log_drops_rows_after_the_resumed_step(tmp_path):
+    writer = MetricsWriter(tmp_path)
+    for step in range(1, 6):
+        writer.write(step, "train", {"loss": 1.0 / step})
+    writer.close()
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 6, "split": "tr')  # a row half-written by a killed process
+    MetricsWriter(tmp_path, resume_step=3).close()
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
+    MetricsWriter(tmp_path).close()  # a fresh run starts a fresh log
+    assert not (tmp_path / "metrics.jsonl").exists()

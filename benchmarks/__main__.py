@@ -86,8 +86,12 @@ def train_step(encoder: str, batch_size: int, repeats: int) -> dict:
         jax.block_until_ready(metrics)
 
     seconds = median_seconds(run, repeats)
-    return {"examples_per_second": batch_size / seconds, "step_seconds": seconds,
-            "gflop_per_step": flops / 1e9, "gflops_per_second": flops / seconds / 1e9}
+    return {
+        "examples_per_second": batch_size / seconds,
+        "step_seconds": seconds,
+        "gflop_per_step": flops / 1e9,
+        "gflops_per_second": flops / seconds / 1e9,
+    }
 
 
 def input_pipeline(batch_size: int, workers: int, batches: int) -> float:
@@ -99,8 +103,9 @@ def input_pipeline(batch_size: int, workers: int, batches: int) -> float:
     bad = BadFileLog(0.01)
     corpus = load_corpus(ConfigDict(nsynth_data()), bad_log=bad, splits=("train",))
     loader = NoteLoader(num_samples=15600, max_offset=48000, bad_log=bad)
-    iterator = training_batches(corpus.splits["train"], loader, batch_size=batch_size, seed=0,
-                                workers=workers, prefetch=4)
+    iterator = training_batches(
+        corpus.splits["train"], loader, batch_size=batch_size, seed=0, workers=workers, prefetch=4
+    )
     next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
@@ -110,16 +115,22 @@ def input_pipeline(batch_size: int, workers: int, batches: int) -> float:
 
 def main(argv):
     del argv
-    results = {"device": str(jax.devices()[0]), "device_count": jax.device_count(),
-               "batch_size": _BATCH.value, "matmul_gflops_per_second": matmul_peak(_STEPS.value)}
+    results = {
+        "device": str(jax.devices()[0]),
+        "device_count": jax.device_count(),
+        "batch_size": _BATCH.value,
+        "matmul_gflops_per_second": matmul_peak(_STEPS.value),
+    }
     rows = [f"| matmul 2048² float32 (peak reference) | | {results['matmul_gflops_per_second']:.1f} GFLOP/s | |"]
     for name in _ENCODERS.value:
         r = train_step(name, _BATCH.value, _STEPS.value)
         r["mfu"] = r["gflops_per_second"] / results["matmul_gflops_per_second"]
         results[f"train_step_{name}"] = r
-        rows.append(f"| train step, {name}, batch {_BATCH.value} | {r['examples_per_second']:.1f} ex/s | "
-                    f"{r['gflops_per_second']:.1f} GFLOP/s ({r['gflop_per_step']:.1f} GFLOP/step) | "
-                    f"MFU {100 * r['mfu']:.0f} % |")
+        rows.append(
+            f"| train step, {name}, batch {_BATCH.value} | {r['examples_per_second']:.1f} ex/s | "
+            f"{r['gflops_per_second']:.1f} GFLOP/s ({r['gflop_per_step']:.1f} GFLOP/step) | "
+            f"MFU {100 * r['mfu']:.0f} % |"
+        )
     for workers in (1, 2):
         rate = input_pipeline(_BATCH.value, workers, batches=20)
         results[f"input_pipeline_{workers}_workers"] = rate

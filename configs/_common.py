@@ -31,9 +31,7 @@ def runtime(batch_size: int = 64) -> ConfigDict:
         dict(
             seed=0,
             frontend=dict(name="vggish_logmel"),
-            optimizer=dict(
-                name="adam", learning_rate=1e-4, weight_decay=0.0, schedule="constant", warmup_steps=0
-            ),
+            optimizer=dict(name="adam", learning_rate=1e-4, weight_decay=0.0, schedule="constant", warmup_steps=0),
             train=dict(
                 batch_size=batch_size,
                 num_epochs=50,

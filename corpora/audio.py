@@ -114,12 +114,11 @@ class BadFileLog:
         """Raise if too many were bad: after `min_seen` files, or at any count when `final`."""
         with self._lock:
             seen, count = self.seen, len(self.bad)
-        if final or seen >= self.min_seen:
-            if seen and count / seen > self.max_fraction:
-                raise TooManyBadFilesError(
-                    f"{count} of {seen} audio files were unreadable, more than the allowed "
-                    f"fraction {self.max_fraction} (data.max_bad_fraction); first: {self.bad[0][1]}"
-                )
+        if (final or seen >= self.min_seen) and seen and count / seen > self.max_fraction:
+            raise TooManyBadFilesError(
+                f"{count} of {seen} audio files were unreadable, more than the allowed "
+                f"fraction {self.max_fraction} (data.max_bad_fraction); first: {self.bad[0][1]}"
+            )
 
     def summary(self) -> dict:
         return {"seen": self.seen, "skipped": len(self.bad), "skipped_files": self.bad[:1000]}

@@ -69,23 +69,35 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
     for split in splits:
         notes = nsynth.read_split(root, split, extract_dir=data.extract_dir or None)
         chosen = nsynth.select(
-            notes, families=tuple(data.families), sources=tuple(data.sources),
-            pitch_min=data.pitch_min, pitch_max=data.pitch_max,
+            notes,
+            families=tuple(data.families),
+            sources=tuple(data.sources),
+            pitch_min=data.pitch_min,
+            pitch_max=data.pitch_max,
         )
         skipped_before = len(bad_log.bad)
         if data.drop_silent:
-            kept, silent = nsynth.scan(chosen, bad_log=bad_log, silence_threshold=data.silence_threshold,
-                                       cache_dir=cache_dir, workers=data.workers)
+            kept, silent = nsynth.scan(
+                chosen,
+                bad_log=bad_log,
+                silence_threshold=data.silence_threshold,
+                cache_dir=cache_dir,
+                workers=data.workers,
+            )
         else:
             kept, silent = chosen, 0
         report["splits"][split] = {
-            "listed": len(notes), "selected": len(chosen), "silent_dropped": silent,
-            "unreadable_skipped": len(bad_log.bad) - skipped_before, "used": len(kept),
+            "listed": len(notes),
+            "selected": len(chosen),
+            "silent_dropped": silent,
+            "unreadable_skipped": len(bad_log.bad) - skipped_before,
+            "used": len(kept),
         }
         log.info("NSynth %s: %s", split, report["splits"][split])
         if not kept:
-            raise ValueError(f"no usable notes left in split {split!r} of {root} after filtering: "
-                             f"{report['splits'][split]}")
+            raise ValueError(
+                f"no usable notes left in split {split!r} of {root} after filtering: {report['splits'][split]}"
+            )
         out[split] = kept
     return Corpus(root=root, embedded=embedded, splits=out, report=report)
 
@@ -104,8 +116,7 @@ class NoteLoader:
     def __call__(self, note: nsynth.Note, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
         try:
-            audio = load_audio(note.path, sample_rate=self.sample_rate, offset=offset,
-                               num_samples=self.num_samples)
+            audio = load_audio(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
             weight = 1.0
             self.bad_log.ok()
         except AudioError as err:

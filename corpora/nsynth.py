@@ -198,7 +198,7 @@ def scan(
             return str(err)
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        for note, result in zip(notes, pool.map(peak, notes)):
+        for note, result in zip(notes, pool.map(peak, notes), strict=True):
             cache.put(note, result)
             if isinstance(result, str):
                 bad_log.skip(note.path, result)

@@ -42,9 +42,7 @@ class CompactCNN(nnx.Module):
         rngs: nnx.Rngs,
     ):
         channels = (1, *widths)
-        self.blocks = nnx.List(
-            [ConvBlock(channels[i], channels[i + 1], rngs=rngs) for i in range(len(widths))]
-        )
+        self.blocks = nnx.List([ConvBlock(channels[i], channels[i + 1], rngs=rngs) for i in range(len(widths))])
         self.embedding_dim = embedding_dim
         self.project = nnx.Linear(
             2 * widths[-1], embedding_dim, kernel_init=nnx.initializers.xavier_uniform(), rngs=rngs

@@ -33,9 +33,7 @@ def hertz_to_mel(hertz: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log1p(np.asarray(hertz, dtype=np.float64) / 700.0)
 
 
-def mel_matrix(
-    *, sample_rate: int, fft_length: int, num_bands: int, fmin: float, fmax: float
-) -> np.ndarray:
+def mel_matrix(*, sample_rate: int, fft_length: int, num_bands: int, fmin: float, fmax: float) -> np.ndarray:
     """(fft_length // 2 + 1, num_bands) triangular weights, built in mel space as VGGish does.
 
     Each triangle rises linearly *in mel* from its lower edge to its centre and falls to its

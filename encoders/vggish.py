@@ -25,9 +25,7 @@ class VGGish(nnx.Module):
 
     def __init__(self, *, final_relu: bool = False, rngs: nnx.Rngs):
         glorot = nnx.initializers.xavier_uniform()
-        conv = functools.partial(
-            nnx.Conv, kernel_size=(3, 3), padding="SAME", kernel_init=glorot, rngs=rngs
-        )
+        conv = functools.partial(nnx.Conv, kernel_size=(3, 3), padding="SAME", kernel_init=glorot, rngs=rngs)
         dense = functools.partial(nnx.Linear, kernel_init=glorot, rngs=rngs)
         self.final_relu = final_relu
         self.conv1 = conv(1, 64)

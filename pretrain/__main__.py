@@ -34,8 +34,10 @@ def main(argv):
             raise
         logging.error("%s: %s", type(err).__name__, err)
         sys.exit(1)
-    print(f"done: step {summary['final_step']}, best validation {summary['best_validation']}, "
-          f"test {summary.get('test')}; outputs in {workdir}")
+    print(
+        f"done: step {summary['final_step']}, best validation {summary['best_validation']}, "
+        f"test {summary.get('test')}; outputs in {workdir}"
+    )
 
 
 if __name__ == "__main__":

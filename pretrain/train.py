@@ -45,8 +45,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
     frontend = encoders.build_frontend(config.frontend)
     model = build_model(config, corpus.num_classes)
-    log.info("encoder %s: %d parameters; objective %s", config.encoder.name,
-             encoders.parameter_count(model.encoder), config.objective.name)
+    log.info(
+        "encoder %s: %d parameters; objective %s",
+        config.encoder.name,
+        encoders.parameter_count(model.encoder),
+        config.objective.name,
+    )
 
     loader = NoteLoader(
         num_samples=frontend.samples_for_patches(data_cfg.segment_patches),
@@ -55,13 +59,15 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         sample_rate=frontend.sample_rate,
     )
     shared = dict(
-        batch_size=config.train.batch_size, workers=data_cfg.workers, prefetch=data_cfg.prefetch,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        batch_size=config.train.batch_size,
+        workers=data_cfg.workers,
+        prefetch=data_cfg.prefetch,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
     )
     splits = corpus.splits
     data = Data(
-        train=lambda start: training_batches(splits["train"], loader, seed=config.seed,
-                                             start_step=start, **shared),
+        train=lambda start: training_batches(splits["train"], loader, seed=config.seed, start_step=start, **shared),
         steps_per_epoch=steps_per_epoch(len(splits["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)},

@@ -38,20 +38,17 @@ class Checkpoints:
         freshly initialised one); it is not modified.
         """
         manager = self.best if best else self.latest
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template
-        )
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template)
         for step in sorted(manager.all_steps(), reverse=True):
             try:
                 restored = manager.restore(
                     step,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-                    ),
+                    args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
                 )
             except Exception as err:  # noqa: BLE001 - any unreadable step: fall back, loudly
-                log.warning("checkpoint step %d in %s is unreadable (%s); trying an older one",
-                            step, manager.directory, err)
+                log.warning(
+                    "checkpoint step %d in %s is unreadable (%s); trying an older one", step, manager.directory, err
+                )
                 continue
             return restored["state"], restored["meta"]
         return None

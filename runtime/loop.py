@@ -99,9 +99,7 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
         )
         return nnx.state((model, optimizer)), metrics
 
-    train_step = jax.jit(
-        train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh))
-    )
+    train_step = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh)))
     return Steps(state=state, train_step=train_step, eval_step=eval_step)
 
 
@@ -177,8 +175,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             clock[:] = [now, step]
 
     iterator = data.train(start)
-    bar = tqdm(total=steps, initial=start, desc="train", disable=None if primary else True,
-               dynamic_ncols=True)
+    bar = tqdm(total=steps, initial=start, desc="train", disable=None if primary else True, dynamic_ncols=True)
     pending = None
     step = start
     try:
@@ -201,13 +198,15 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 writer.write(step, "validation", result)
                 improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
                 if improved:
-                    progress.update(best_loss=result["loss"], best_step=step, bad_evals=0,
-                                    best_metrics=result)
+                    progress.update(best_loss=result["loss"], best_step=step, bad_evals=0, best_metrics=result)
                 else:
                     progress["bad_evals"] += 1
                 if progress["bad_evals"] >= tc.early_stopping_patience:
-                    log.info("early stopping at step %d: no validation improvement in %d evaluations",
-                             step, progress["bad_evals"])
+                    log.info(
+                        "early stopping at step %d: no validation improvement in %d evaluations",
+                        step,
+                        progress["bad_evals"],
+                    )
                     progress["finished"] = True
             if step == steps:
                 progress["finished"] = True

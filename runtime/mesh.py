@@ -54,6 +54,4 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     if batch_size % mesh.size:
-        raise ValueError(
-            f"train.batch_size {batch_size} must be divisible by the {mesh.size} devices of the mesh"
-        )
+        raise ValueError(f"train.batch_size {batch_size} must be divisible by the {mesh.size} devices of the mesh")

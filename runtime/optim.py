@@ -11,16 +11,12 @@ SCHEDULES = ("constant", "cosine")
 def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
     peak, warmup = config.learning_rate, config.warmup_steps
     if config.schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(
-            0.0, peak, warmup, max(total_steps, warmup + 1), end_value=0.0
-        )
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, warmup + 1), end_value=0.0)
     if config.schedule != "constant":
         raise ValueError(f"unknown optimizer.schedule {config.schedule!r}; valid: {SCHEDULES}")
     if warmup <= 0:
         return optax.constant_schedule(peak)
-    return optax.join_schedules(
-        [optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup]
-    )
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
 
 
 def build_optimizer(config, total_steps: int) -> optax.GradientTransformation:

@@ -45,7 +45,8 @@ def test_configs_folder_can_be_overridden(tmp_path, monkeypatch):
 
 
 def test_variant_strings():
-    assert parse_arg("encoder=compact", encoder="vggish", recipe="taenzer") == {"encoder": "compact", "recipe": "taenzer"}
+    parsed = parse_arg("encoder=compact", encoder="vggish", recipe="taenzer")
+    assert parsed == {"encoder": "compact", "recipe": "taenzer"}
     with pytest.raises(ValueError, match="valid keys"):
         parse_arg("width=3", encoder="vggish")
 

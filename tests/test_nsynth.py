@@ -43,7 +43,13 @@ def test_reads_every_field(root):
     assert [n.note_str for n in notes] == sorted(fixture_notes())
     bass = notes[0]
     assert (bass.instrument, bass.family, bass.family_str, bass.source, bass.pitch, bass.velocity) == (
-        18, 0, "bass", 1, 22, 100)
+        18,
+        0,
+        "bass",
+        1,
+        22,
+        100,
+    )
     assert bass.instrument_str == "bass_electronic_018"
     assert bass.qualities == (0,) * 10
     assert bass.path == root / "nsynth-train" / "audio" / "bass_electronic_018-022-100.wav"
@@ -65,7 +71,9 @@ def test_scan_drops_silent_and_counts_corrupt_then_caches(root, tmp_path_factory
     kept, silent = nsynth.scan(notes, bad_log=bad, silence_threshold=1e-4, cache_dir=cache)
     assert silent == 1
     assert {n.note_str for n in kept} == set(fixture_notes()) - {
-        "bass_electronic_018-041-100", "keyboard_acoustic_004-050-127"}
+        "bass_electronic_018-041-100",
+        "keyboard_acoustic_004-050-127",
+    }
     assert len(bad.bad) == 1 and "keyboard_acoustic_004-050-127.wav" in bad.bad[0][1]
     # second scan reads no audio at all
     monkeypatch.setattr(nsynth, "load_audio", lambda *a, **k: pytest.fail("audio decoded despite cache"))
@@ -159,7 +167,12 @@ def test_load_corpus_reports_what_it_used(root, tmp_path_factory):
     corpus = load_corpus(data_config(root, tmp_path_factory.mktemp("c")), bad_log=BadFileLog(0.5))
     assert not corpus.embedded and set(corpus.splits) == set(nsynth.SPLITS)
     assert corpus.report["splits"]["train"] == {
-        "listed": 6, "selected": 6, "silent_dropped": 1, "unreadable_skipped": 1, "used": 4}
+        "listed": 6,
+        "selected": 6,
+        "silent_dropped": 1,
+        "unreadable_skipped": 1,
+        "used": 4,
+    }
     assert corpus.num_classes == {"family": 11, "instrument": 19}
 
 

@@ -40,7 +40,8 @@ def test_mixup_pairs_each_example_with_its_neighbour():
     targets = jax.nn.one_hot(jnp.arange(4), 4)
     weights = jnp.array([1.0, 1.0, 0.0, 1.0])
     mixed_audio, mixed_targets, mixed_weights, lam = mixup(
-        jax.random.key(1), audio, targets, weights, prob=1.0, alpha=0.4)
+        jax.random.key(1), audio, targets, weights, prob=1.0, alpha=0.4
+    )
     lam = float(lam)
     np.testing.assert_allclose(mixed_audio[:, 0], lam * np.arange(4) + (1 - lam) * np.roll(np.arange(4), 1), rtol=1e-6)
     np.testing.assert_allclose(mixed_targets[2], [0, lam * 0 + (1 - lam), lam, 0], rtol=1e-6, atol=1e-7)
@@ -61,8 +62,11 @@ def test_mixed_target_loss_equals_lambda_weighted_losses():
     np.testing.assert_allclose(mixed, separate, rtol=1e-12)
     import optax
 
-    np.testing.assert_allclose(optax.softmax_cross_entropy(jnp.asarray(logits, jnp.float32),
-                                                           jnp.asarray(target, jnp.float32)), mixed, rtol=1e-5)
+    np.testing.assert_allclose(
+        optax.softmax_cross_entropy(jnp.asarray(logits, jnp.float32), jnp.asarray(target, jnp.float32)),
+        mixed,
+        rtol=1e-5,
+    )
 
 
 def make_objective(**options):
@@ -115,8 +119,16 @@ def test_option_validation_and_registry():
     with pytest.raises(KeyError, match=r"registered: \['family_mixup'\]"):
         objectives.build_objective({"name": "mystery"}, embedding_dim=128, num_classes={"family": 11}, rngs=nnx.Rngs(0))
     with pytest.raises(KeyError, match="unknown option"):
-        objectives.build_objective({"name": "family_mixup", "temperature": 1.0}, embedding_dim=128,
-                                   num_classes={"family": 11}, rngs=nnx.Rngs(0))
-    built = objectives.build_objective({"name": "family_mixup", "target": "instrument"}, embedding_dim=128,
-                                       num_classes={"family": 11, "instrument": 1006}, rngs=nnx.Rngs(0))
+        objectives.build_objective(
+            {"name": "family_mixup", "temperature": 1.0},
+            embedding_dim=128,
+            num_classes={"family": 11},
+            rngs=nnx.Rngs(0),
+        )
+    built = objectives.build_objective(
+        {"name": "family_mixup", "target": "instrument"},
+        embedding_dim=128,
+        num_classes={"family": 11, "instrument": 1006},
+        rngs=nnx.Rngs(0),
+    )
     assert built.num_classes == 1006

@@ -22,14 +22,16 @@ def test_same_seed_same_batches_other_seed_other_batches():
     a = take(training_batches(RECORDS, load, batch_size=4, seed=0), 6)
     b = take(training_batches(RECORDS, load, batch_size=4, seed=0), 6)
     c = take(training_batches(RECORDS, load, batch_size=4, seed=1), 6)
-    assert all(np.array_equal(x["id"], y["id"]) and np.array_equal(x["offset"], y["offset"]) for x, y in zip(a, b))
-    assert any(not np.array_equal(x["id"], y["id"]) for x, y in zip(a, c))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x["id"], y["id"])
+        np.testing.assert_array_equal(x["offset"], y["offset"])
+    assert any(not np.array_equal(x["id"], y["id"]) for x, y in zip(a, c, strict=True))
 
 
 def test_resume_from_step_k_continues_the_same_sequence():
     full = take(training_batches(RECORDS, load, batch_size=4, seed=3), 8)
     resumed = take(training_batches(RECORDS, load, batch_size=4, seed=3, start_step=5), 3)
-    for x, y in zip(full[5:], resumed):
+    for x, y in zip(full[5:], resumed, strict=True):
         np.testing.assert_array_equal(x["id"], y["id"])
         np.testing.assert_array_equal(x["offset"], y["offset"])
 
@@ -43,8 +45,9 @@ def test_each_epoch_is_a_fresh_permutation():
 
 def test_two_processes_split_each_global_batch():
     whole = take(training_batches(RECORDS, load, batch_size=4, seed=7), 3)
-    parts = [take(training_batches(RECORDS, load, batch_size=4, seed=7, process_index=p, process_count=2), 3)
-             for p in (0, 1)]
+    parts = [
+        take(training_batches(RECORDS, load, batch_size=4, seed=7, process_index=p, process_count=2), 3) for p in (0, 1)
+    ]
     for k in range(3):
         joined = np.concatenate([parts[0][k]["id"], parts[1][k]["id"]])
         np.testing.assert_array_equal(joined, whole[k]["id"])

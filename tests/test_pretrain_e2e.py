@@ -73,8 +73,7 @@ def test_run_writes_its_outputs_and_learns(baseline):
 def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):
     workdir, _ = baseline
     before = (workdir / "metrics.jsonl").read_text()
-    result = pretrain(workdir, "--config.train.num_steps=24", "--config.train.eval_every_steps=8",
-                      env=subprocess_env)
+    result = pretrain(workdir, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
     assert "already finished" in result.stderr
     assert (workdir / "metrics.jsonl").read_text() == before
 
@@ -100,8 +99,9 @@ def test_sigkill_then_resume_matches_uninterrupted(baseline, subprocess_env, tmp
 
 def test_four_devices_give_the_losses_of_one(baseline, subprocess_env, tmp_path):
     workdir, _ = baseline
-    result = pretrain(tmp_path, "--config.train.num_steps=8", "--config.train.eval_every_steps=8",
-                      env=subprocess_env, devices=4)
+    result = pretrain(
+        tmp_path, "--config.train.num_steps=8", "--config.train.eval_every_steps=8", env=subprocess_env, devices=4
+    )
     assert "4 devices" in result.stderr
     one, four = train_losses(workdir), train_losses(tmp_path)
     # Same maths, different summation order: equal to float rounding at first; the rounding
@@ -111,9 +111,15 @@ def test_four_devices_give_the_losses_of_one(baseline, subprocess_env, tmp_path)
 
 
 def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_path):
-    result = pretrain(tmp_path, "--config.train.num_steps=6", "--config.train.checkpoint_every_steps=1",
-                      "--config.train.eval_every_steps=100", "--config.optimizer.learning_rate=1e15",
-                      env=subprocess_env, check=False)
+    result = pretrain(
+        tmp_path,
+        "--config.train.num_steps=6",
+        "--config.train.checkpoint_every_steps=1",
+        "--config.train.eval_every_steps=100",
+        "--config.optimizer.learning_rate=1e15",
+        env=subprocess_env,
+        check=False,
+    )
     assert result.returncode != 0
     assert "non-finite training state at step" in result.stderr
     assert "Traceback" not in result.stderr  # one clear line, not a stack

@@ -44,3 +44,16 @@ def runtime(batch_size: int = 64) -> ConfigDict:
             ),
         )
     )
+
+
+def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, dict]:
+    """An NSynth pretraining config with `objective`; `arg` may set `encoder=` and any of
+    `variants` (name → default). Returns the config and the parsed variant values."""
+    from configs import parse_arg
+
+    values = parse_arg(arg, encoder="vggish", **variants)
+    config = runtime(batch_size=64)
+    config.data = nsynth_data()
+    config.encoder = dict(name=values["encoder"])
+    config.objective = objective
+    return config, values

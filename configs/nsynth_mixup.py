@@ -12,16 +12,12 @@ e.g. --config=nsynth_mixup:encoder=compact. Any key can be overridden, e.g.
 --config.train.num_steps=200 --config.data.root=/data/nsynth.
 """
 
-from configs import _common as common
-from configs import parse_arg
+from configs import _common
 
 
 def get_config(arg=None):
-    variant = parse_arg(arg, encoder="vggish", recipe="taenzer")
-    config = common.runtime(batch_size=64)
-    config.data = common.nsynth_data()
-    config.encoder = dict(name=variant["encoder"])
-    config.objective = dict(name="family_mixup", target="family", label_smoothing=0.05, mixup_prob=0.5, mixup_alpha=0.4)
+    objective = dict(name="family_mixup", target="family", label_smoothing=0.05, mixup_prob=0.5, mixup_alpha=0.4)
+    config, variant = _common.nsynth_pretraining(arg, objective, recipe="taenzer")
     if variant["recipe"] == "zhong":
         config.train.batch_size = 128
         config.optimizer = dict(

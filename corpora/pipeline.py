@@ -46,9 +46,7 @@ def training_batches(
         .random_map(lambda record, rng: load(record, rng), seed=seed + 1)
         .batch(local, drop_remainder=True)
     )
-    ds = ds[process_index::process_count]
-    options = grain.ReadOptions(num_threads=max(1, workers), prefetch_buffer_size=prefetch)
-    return iter(ds[start_step:].to_iter_dataset(options))
+    return _read(ds[process_index::process_count][start_step:], workers, prefetch)
 
 
 def evaluation_batches(
@@ -79,13 +77,17 @@ def evaluation_batches(
         return dict(template["zeros"])
 
     ds = grain.MapDataset.source(indices).map(load_index).batch(local, drop_remainder=True)
-    ds = ds[process_index::process_count]
-    options = grain.ReadOptions(num_threads=max(1, workers), prefetch_buffer_size=prefetch)
-    return iter(ds.to_iter_dataset(options))
+    return _read(ds[process_index::process_count], workers, prefetch)
 
 
 def steps_per_epoch(num_records: int, batch_size: int) -> int:
     return max(1, num_records // batch_size)
+
+
+def _read(batches: grain.MapDataset, workers: int, prefetch: int) -> Iterator[Example]:
+    """Iterate with `workers` decoding threads and `prefetch` batches read ahead."""
+    options = grain.ReadOptions(num_threads=max(1, workers), prefetch_buffer_size=prefetch)
+    return iter(batches.to_iter_dataset(options))
 
 
 def _local_batch_size(batch_size: int, process_count: int) -> int:

@@ -1,33 +1,63 @@
 """Pretraining objectives: each owns its head(s) and its loss.
 
-`OBJECTIVES` is the one objective registry: name → builder(options, embedding_dim=, num_classes=,
-rngs=) → an nnx.Module called as `objective(encoder, frontend, batch, key, train=...)`
-returning `(loss, metrics)`.
+`OBJECTIVES` is the one objective registry: name → builder(options, context) → an nnx.Module
+called as `objective(encoder, frontend, batch, key, train=...)` returning `(loss, metrics)`.
+The context carries what heads need to know about the rest of the model and the data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from flax import nnx
 
+from objectives.denoise import Denoise
 from objectives.family_mixup import FamilyMixup
+from objectives.multi import MultiObjective
 
 
-def _family_mixup(options: dict, *, embedding_dim: int, num_classes: dict[str, int], rngs: nnx.Rngs):
+@dataclasses.dataclass(frozen=True)
+class Context:
+    embedding_dim: int
+    num_classes: dict[str, int]  # per target name, e.g. {"family": 11, "instrument": 1006}
+    num_bands: int  # of the front-end's patches
+    rngs: nnx.Rngs
+
+
+def _family_mixup(options: dict, ctx: Context):
     target = options.get("target", "family")
-    if target not in num_classes:
-        raise ValueError(f"family_mixup target {target!r} unknown; valid: {sorted(num_classes)}")
-    return FamilyMixup(embedding_dim, num_classes=num_classes[target], rngs=rngs, **options)
+    if target not in ctx.num_classes:
+        raise ValueError(f"family_mixup target {target!r} unknown; valid: {sorted(ctx.num_classes)}")
+    return FamilyMixup(ctx.embedding_dim, num_classes=ctx.num_classes[target], rngs=ctx.rngs, **options)
 
 
-OBJECTIVES = {"family_mixup": _family_mixup}
+def _denoise(options: dict, ctx: Context):
+    return Denoise(ctx.embedding_dim, num_bands=ctx.num_bands, rngs=ctx.rngs, **options)
 
 
-def build_objective(config, *, embedding_dim: int, num_classes: dict[str, int], rngs: nnx.Rngs):
+def _multi(options: dict, ctx: Context):
+    parts = dict(options.pop("parts", {}))
+    if options:
+        raise TypeError(f"unexpected keyword argument(s) {sorted(options)} (only 'parts')")
+    modules, weights = {}, {}
+    for label, part in parts.items():
+        part = dict(part)
+        weights[label] = float(part.pop("weight", 1.0))
+        if part.get("name") == "multi":
+            raise ValueError("multi objectives do not nest")
+        modules[label] = build_objective(part, ctx)
+    return MultiObjective(modules, weights)
+
+
+OBJECTIVES = {"family_mixup": _family_mixup, "denoise": _denoise, "multi": _multi}
+
+
+def build_objective(config, ctx: Context) -> nnx.Module:
     options = dict(config)
     name = options.pop("name")
     if name not in OBJECTIVES:
         raise KeyError(f"unknown objective {name!r}; registered: {sorted(OBJECTIVES)}")
     try:
-        return OBJECTIVES[name](options, embedding_dim=embedding_dim, num_classes=num_classes, rngs=rngs)
+        return OBJECTIVES[name](options, ctx)
     except TypeError as err:
         raise KeyError(f"objective {name!r} got an unknown option: {err}") from err

@@ -31,10 +31,27 @@ class Pretrainer(nnx.Module):
 def build_model(config, num_classes: dict[str, int]) -> Pretrainer:
     rngs = nnx.Rngs(config.seed)
     encoder = encoders.build_encoder(config.encoder, rngs=rngs)
-    objective = objectives.build_objective(
-        config.objective, embedding_dim=encoder.embedding_dim, num_classes=num_classes, rngs=rngs
+    frontend = encoders.build_frontend(config.frontend)
+    context = objectives.Context(
+        embedding_dim=encoder.embedding_dim, num_classes=num_classes, num_bands=frontend.num_bands, rngs=rngs
     )
-    return Pretrainer(encoder, objective)
+    return Pretrainer(encoder, objectives.build_objective(config.objective, context))
+
+
+def _warn_if_targets_unseen(config, corpus) -> None:
+    """Instrument targets cannot be validated on NSynth's official splits, whose valid and test
+    instruments are all unseen in train (Zhong et al. pooled the splits for their 1006 classes)."""
+    if config.objective.get("target") != "instrument":
+        return
+    seen = {n.instrument for n in corpus.splits["train"]}
+    unseen = sum(n.instrument not in seen for n in corpus.splits["valid"])
+    if unseen:
+        log.warning(
+            "objective.target='instrument' but %d of %d validation notes are from instruments absent "
+            "from train: validation accuracy and early stopping are meaningless for them",
+            unseen,
+            len(corpus.splits["valid"]),
+        )
 
 
 def train_and_evaluate(config, workdir: str | Path) -> dict:
@@ -43,6 +60,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     data_cfg = config.data
     bad_log = BadFileLog(data_cfg.max_bad_fraction)
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
+    _warn_if_targets_unseen(config, corpus)
     frontend = encoders.build_frontend(config.frontend)
     model = build_model(config, corpus.num_classes)
     log.info(

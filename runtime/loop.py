@@ -131,7 +131,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     if restored is not None:
         state, progress = restored
         log.info("resuming from step %d in %s", progress["step"], workdir)
-        if progress["finished"]:
+        if progress["finished"] and (workdir / "summary.json").is_file():
             log.info("this run already finished; nothing to do")
             return json.loads((workdir / "summary.json").read_text())
     start = progress["step"]
@@ -171,6 +171,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             row = {name: float(np.mean(v)) for name, v in window.items()}
             row |= {"steps_per_second": rate, "examples_per_second": rate * tc.batch_size}
             writer.write(step, "train", row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
             window.clear()
             clock[:] = [now, step]
 
@@ -191,7 +192,6 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             if at_eval or step % ckpt_every == 0 or step == steps:
                 absorb(*pending)
                 pending = None
-                bar.set_postfix(loss=f"{window.get('loss', [float('nan')])[-1]:.4f}" if window else None)
             improved = False
             if at_eval:
                 result = evaluate(state, data.validation)

@@ -111,24 +111,19 @@ def test_training_loss_applies_label_smoothing():
     np.testing.assert_allclose(float(loss), ((-(target * lp).sum(-1)) * w).sum() / w.sum(), rtol=1e-5)
 
 
+def context(**kw):
+    values = dict(embedding_dim=128, num_classes={"family": 11, "instrument": 1006}, num_bands=64, rngs=nnx.Rngs(0))
+    return objectives.Context(**(values | kw))
+
+
 def test_option_validation_and_registry():
     with pytest.raises(ValueError, match="target must be one of"):
         make_objective(target="pitch")
     with pytest.raises(ValueError, match="mixup_prob"):
         make_objective(mixup_prob=1.5)
-    with pytest.raises(KeyError, match=r"registered: \['family_mixup'\]"):
-        objectives.build_objective({"name": "mystery"}, embedding_dim=128, num_classes={"family": 11}, rngs=nnx.Rngs(0))
+    with pytest.raises(KeyError, match=r"registered: \['denoise', 'family_mixup', 'multi'\]"):
+        objectives.build_objective({"name": "mystery"}, context())
     with pytest.raises(KeyError, match="unknown option"):
-        objectives.build_objective(
-            {"name": "family_mixup", "temperature": 1.0},
-            embedding_dim=128,
-            num_classes={"family": 11},
-            rngs=nnx.Rngs(0),
-        )
-    built = objectives.build_objective(
-        {"name": "family_mixup", "target": "instrument"},
-        embedding_dim=128,
-        num_classes={"family": 11, "instrument": 1006},
-        rngs=nnx.Rngs(0),
-    )
+        objectives.build_objective({"name": "family_mixup", "temperature": 1.0}, context())
+    built = objectives.build_objective({"name": "family_mixup", "target": "instrument"}, context())
     assert built.num_classes == 1006

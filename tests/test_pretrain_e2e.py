@@ -3,6 +3,7 @@ exactly, gives the same losses on 1 and 4 devices, and stops cleanly on a NaN.""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,6 @@ import pytest
 from runtime.metrics_log import read_metrics
 
 TINY = [
-    "--config=nsynth_mixup:encoder=compact",
     "--config.data.embedded.pitch_step=12",
     "--config.data.embedded.velocities=(100,)",
     "--config.train.batch_size=16",
@@ -23,11 +23,12 @@ TINY = [
 ]
 
 
-def pretrain(workdir, *overrides, env, check=True, devices=1, **popen):
+def pretrain(workdir, *overrides, env, config="nsynth_mixup", check=True, devices=1, **popen):
     env = dict(env)
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    command = [sys.executable, "-m", "pretrain", *TINY, f"--workdir={workdir}", *overrides]
+    command = [sys.executable, "-m", "pretrain", f"--config={config}:encoder=compact", *TINY]
+    command += [f"--workdir={workdir}", *overrides]
     if popen:
         return subprocess.Popen(command, env=env, **popen)
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -76,6 +77,18 @@ def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):
     result = pretrain(workdir, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
     assert "already finished" in result.stderr
     assert (workdir / "metrics.jsonl").read_text() == before
+
+
+def test_killed_before_its_summary_a_finished_run_only_writes_it(baseline, subprocess_env, tmp_path):
+    workdir, _ = baseline
+    copy = tmp_path / "run"
+    shutil.copytree(workdir, copy)
+    (copy / "summary.json").unlink()
+    train_rows = [r for r in read_metrics(copy) if r["split"] == "train"]
+    pretrain(copy, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
+    assert [r for r in read_metrics(copy) if r["split"] == "train"] == train_rows  # no step retrained
+    ours, theirs = (json.loads((d / "summary.json").read_text()) for d in (copy, workdir))
+    assert ours["test"] == theirs["test"]
 
 
 def test_sigkill_then_resume_matches_uninterrupted(baseline, subprocess_env, tmp_path):
@@ -128,3 +141,19 @@ def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_
     assert saved and max(saved) < failed_step  # the good checkpoints before it are kept
     meta = json.loads((tmp_path / "checkpoints" / str(saved[-1]) / "meta" / "metadata").read_text())
     assert meta["step"] == saved[-1]
+
+
+@pytest.mark.parametrize("config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise"])
+def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp_path):
+    result = pretrain(
+        tmp_path, "--config.train.num_steps=12", "--config.train.eval_every_steps=6", env=subprocess_env, config=config
+    )
+    assert result.returncode == 0
+    rows = read_metrics(tmp_path)
+    losses = [r["loss"] for r in rows if r["split"] == "train"]
+    assert len(losses) == 12 and np.all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 12]
+    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in ("denoise", "multi")
+    if config == "nsynth_mixup_denoise":
+        assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(rows[0])

@@ -12,6 +12,15 @@ shehnai) go to `reed`, plucked folk strings (sitar, banjo, shamisen, koto) to `g
 bowed ones (violin … contrabass, fiddle, string sections) to `string`. As in the real
 release, valid and test instruments are unseen in train: within each family the programs
 are listed in GM order and the 2nd goes to valid, the 3rd to test, the rest to train.
+
+Qualities. NSynth's were annotated by people; here five are measured on the rendered note
+(`describe`), so they are heuristic but tied to the sound: bright / dark when the power-
+spectrum centroid of the first second is above 1600 Hz / below 300 Hz (about the top and
+bottom fifth of this corpus), fast_decay when the level at 2.5–3 s is under a tenth of the
+first half-second's, long_release when the level 0.3–0.6 s after note-off is over 0.3 of
+the level before it, percussive when the envelope peaks within 30 ms and has halved by
+0.25 s. distortion marks the overdriven GM programs (29, 30, 84). multiphonic,
+nonlinear_env, reverb and tempo-synced are never set.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
 
 log = logging.getLogger(__name__)
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SAMPLE_RATE = 16000
 NOTE_SECONDS, HOLD_SECONDS = 4.0, 3.0
 VELOCITIES = (25, 50, 75, 100, 127)  # NSynth's velocity grid
@@ -142,8 +151,8 @@ def render(root: Path, *, pitch_step: int, velocities: tuple[int, ...]) -> None:
                         "pitch": pitch,
                         "velocity": velocity,
                         "sample_rate": SAMPLE_RATE,
-                        "qualities": [0] * len(QUALITIES),
-                        "qualities_str": [],
+                        "qualities": (flags := describe(wave, program)),
+                        "qualities_str": [q for q, f in zip(QUALITIES, flags, strict=True) if f],
                         "instrument_family": family_id,
                         "instrument_family_str": family,
                         "instrument_source": source,
@@ -167,3 +176,30 @@ def render_note(synth, pitch: int, velocity: int) -> np.ndarray:
     synth.generate(SAMPLE_RATE // 10)  # flush voices so the next note starts from silence
     stereo = np.concatenate([held, released]).reshape(-1, 2)
     return np.clip(stereo.mean(axis=1), -1.0, 1.0)
+
+
+DISTORTED_PROGRAMS = (29, 30, 84)
+
+
+def describe(wave: np.ndarray, program: int) -> list[int]:
+    """NSynth quality flags measured on one rendered note (see the module docstring)."""
+
+    def level(start: float, stop: float) -> float:
+        part = wave[int(start * SAMPLE_RATE) : int(stop * SAMPLE_RATE)]
+        return float(np.sqrt(np.mean(part**2)) + 1e-12)
+
+    head = wave[SAMPLE_RATE // 10 : SAMPLE_RATE // 10 + SAMPLE_RATE]
+    power = np.abs(np.fft.rfft(head * np.hanning(len(head)))) ** 2
+    frequencies = np.fft.rfftfreq(len(head), 1 / SAMPLE_RATE)
+    centroid = float((power * frequencies).sum() / power.sum()) if power.sum() > 1e-12 else 0.0
+    envelope = np.array([level(t / 100, (t + 1) / 100) for t in range(int(NOTE_SECONDS * 100))])
+    held = level(2.5, HOLD_SECONDS)
+    flags = {
+        "bright": centroid > 1600.0,
+        "dark": 0.0 < centroid < 300.0,
+        "distortion": program in DISTORTED_PROGRAMS,
+        "fast_decay": held < 0.1 * level(0.0, 0.5),
+        "long_release": held > 1e-3 and level(HOLD_SECONDS + 0.3, HOLD_SECONDS + 0.6) > 0.3 * held,
+        "percussive": envelope.argmax() < 3 and envelope[25] < 0.5 * envelope.max(),
+    }
+    return [int(flags.get(q, False)) for q in QUALITIES]

@@ -14,6 +14,7 @@ from flax import nnx
 from objectives.denoise import Denoise
 from objectives.family_mixup import FamilyMixup
 from objectives.multi import MultiObjective
+from objectives.textual import Textual
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,10 @@ def _denoise(options: dict, ctx: Context):
     return Denoise(ctx.embedding_dim, num_bands=ctx.num_bands, rngs=ctx.rngs, **options)
 
 
+def _textual(options: dict, ctx: Context):
+    return Textual(ctx.embedding_dim, rngs=ctx.rngs, **options)
+
+
 def _multi(options: dict, ctx: Context):
     parts = dict(options.pop("parts", {}))
     if options:
@@ -49,7 +54,7 @@ def _multi(options: dict, ctx: Context):
     return MultiObjective(modules, weights)
 
 
-OBJECTIVES = {"family_mixup": _family_mixup, "denoise": _denoise, "multi": _multi}
+OBJECTIVES = {"family_mixup": _family_mixup, "denoise": _denoise, "textual": _textual, "multi": _multi}
 
 
 def build_objective(config, ctx: Context) -> nnx.Module:

@@ -19,6 +19,7 @@ VARIANTS = {
     "nsynth_denoise_add": ["", "encoder=compact"],
     "nsynth_denoise_mul": ["", "encoder=compact"],
     "nsynth_mixup_denoise": ["", "encoder=compact"],
+    "nsynth_textual": ["", "encoder=compact"],
 }
 
 

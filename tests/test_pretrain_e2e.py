@@ -143,7 +143,9 @@ def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_
     assert meta["step"] == saved[-1]
 
 
-@pytest.mark.parametrize("config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise"])
+@pytest.mark.parametrize(
+    "config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise", "nsynth_textual"]
+)
 def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp_path):
     result = pretrain(
         tmp_path, "--config.train.num_steps=12", "--config.train.eval_every_steps=6", env=subprocess_env, config=config
@@ -154,6 +156,6 @@ def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp
     assert len(losses) == 12 and np.all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 12]
-    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in ("denoise", "multi")
+    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in ("denoise", "multi", "textual")
     if config == "nsynth_mixup_denoise":
         assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(rows[0])

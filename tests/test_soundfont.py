@@ -57,3 +57,40 @@ def test_mapping_covers_families_once():
 def test_rendering_is_cached(embedded_cache, monkeypatch):
     monkeypatch.setattr(soundfont, "render", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-rendered")))
     soundfont.ensure_corpus(embedded_cache, pitch_step=12, velocities=(100,))
+
+
+def flags_of(wave, program=0):
+    return {q for q, f in zip(nsynth.QUALITIES, soundfont.describe(wave.astype(np.float32), program), strict=True) if f}
+
+
+T = np.arange(64000) / 16000
+
+
+def test_describe_bright_and_dark_by_spectral_centroid():
+    held = (T < 3.0).astype(float)
+    # 17 equal harmonics of 440 Hz (a pulse-like timbre): power centroid ≈ 9 × 440 Hz
+    pulse = sum(np.sin(2 * np.pi * 440 * k * T) for k in range(1, 18)) * 0.05 * held
+    assert "bright" in flags_of(pulse) and "dark" not in flags_of(pulse)
+    saw = sum(np.sin(2 * np.pi * 440 * k * T) / k for k in range(1, 18)) * 0.2 * held
+    assert not {"bright", "dark"} & flags_of(saw)  # power centroid ≈ 950 Hz: neither
+    low = 0.5 * np.sin(2 * np.pi * 110 * T) * held
+    assert "dark" in flags_of(low) and "bright" not in flags_of(low)
+
+
+def test_describe_envelopes():
+    tone = np.sin(2 * np.pi * 440 * T)
+    pluck = tone * np.exp(-T / 0.05)  # peaks at once, halved long before 0.25 s, gone by 2.5 s
+    assert {"fast_decay", "percussive"} <= flags_of(pluck)
+    organ = 0.5 * tone * (T < 3.0)  # steady, stops dead at note-off
+    assert not {"fast_decay", "percussive", "long_release"} & flags_of(organ)
+    ringing = 0.5 * tone * np.where(T < 3.0, 1.0, np.exp(-(T - 3.0) / 1.0))  # rings on after note-off
+    assert "long_release" in flags_of(ringing)
+    assert "distortion" in flags_of(organ, program=30) and "distortion" not in flags_of(organ, program=19)
+
+
+def test_rendered_notes_carry_measured_qualities(embedded_cache):
+    root = soundfont.ensure_corpus(embedded_cache, pitch_step=12, velocities=(100,))
+    notes = nsynth.read_split(root, "train")
+    seen = collections.Counter(q for n in notes for q, f in zip(nsynth.QUALITIES, n.qualities, strict=True) if f)
+    assert {"bright", "dark", "fast_decay", "percussive", "distortion"} <= set(seen)
+    assert 0.2 < np.mean([any(n.qualities) for n in notes]) < 0.95

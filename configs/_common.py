@@ -57,3 +57,22 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config.encoder = dict(name=values["encoder"])
     config.objective = objective
     return config, values
+
+
+def freesound_data() -> ConfigDict:
+    return ConfigDict(
+        dict(
+            dataset="freesound",
+            root="",  # FSD50K release folder, or $FSD50K_DIR
+            manifest="",  # or a CSV of path,tags[,split]; empty root and manifest → embedded set
+            require_real=False,
+            vocabulary_size=1000,  # the most frequent train tags (COALA)
+            silence_threshold=1e-4,
+            max_bad_fraction=0.01,
+            segment_patches=3,  # random 2.9-s crops anywhere in the clip
+            crop_max_offset_seconds=0.0,  # unused: crops span the whole clip
+            workers=2,
+            prefetch=4,
+            embedded=dict(cache_dir=""),
+        )
+    )

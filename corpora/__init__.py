@@ -3,9 +3,11 @@
 `DATASETS` is the one dataset registry: name → function(data_config, bad_log=...) → Corpus.
 """
 
-from corpora.notes import Corpus, NoteLoader, load_corpus
+from corpora.corpus import Corpus
+from corpora.freesound import load_freesound
+from corpora.notes import NoteLoader, load_corpus
 
-DATASETS = {"nsynth": load_corpus}
+DATASETS = {"nsynth": load_corpus, "freesound": load_freesound}
 
 
 def get_dataset(name: str):
@@ -14,4 +16,4 @@ def get_dataset(name: str):
     return DATASETS[name]
 
 
-__all__ = ["DATASETS", "Corpus", "NoteLoader", "get_dataset", "load_corpus"]
+__all__ = ["DATASETS", "Corpus", "NoteLoader", "get_dataset", "load_corpus", "load_freesound"]

@@ -7,7 +7,6 @@ the embedded SoundFont corpus, unless `data.require_real` forbids that.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -16,6 +15,8 @@ import numpy as np
 
 from corpora import nsynth, soundfont
 from corpora.audio import AudioError, BadFileLog, load_audio
+from corpora.corpus import Corpus
+from corpora.scan import scan
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +29,6 @@ EMBEDDED_BANNER = """
  data.require_real=True to make a missing NSynth an error.
  Embedded corpus: {root}
 ======================================================================"""
-
-
-@dataclasses.dataclass
-class Corpus:
-    root: Path
-    embedded: bool
-    splits: dict[str, list[nsynth.Note]]
-    report: dict
-
-    @property
-    def num_classes(self) -> dict[str, int]:
-        instruments = max((n.instrument for notes in self.splits.values() for n in notes), default=0)
-        return {"family": len(nsynth.FAMILIES), "instrument": instruments + 1}
 
 
 def locate(data) -> tuple[Path, bool]:
@@ -77,7 +65,7 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
         )
         skipped_before = len(bad_log.bad)
         if data.drop_silent:
-            kept, silent = nsynth.scan(
+            kept, silent, _ = scan(
                 chosen,
                 bad_log=bad_log,
                 silence_threshold=data.silence_threshold,
@@ -99,7 +87,15 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
                 f"no usable notes left in split {split!r} of {root} after filtering: {report['splits'][split]}"
             )
         out[split] = kept
-    return Corpus(root=root, embedded=embedded, splits=out, report=report)
+    instruments = max((n.instrument for notes in out.values() for n in notes), default=0)
+    return Corpus(
+        root=root,
+        embedded=embedded,
+        splits=out,
+        report=report,
+        num_classes={"family": len(nsynth.FAMILIES), "instrument": instruments + 1},
+        make_loader=NoteLoader,
+    )
 
 
 class NoteLoader:
@@ -107,7 +103,7 @@ class NoteLoader:
     [0, max_offset] when given an RNG (training), at the note's onset otherwise (evaluation).
     A note that fails to decode yields silence with weight 0 and is counted in `bad_log`."""
 
-    def __init__(self, *, num_samples: int, max_offset: int, bad_log: BadFileLog, sample_rate: int = 16000):
+    def __init__(self, num_samples: int, max_offset: int, bad_log: BadFileLog, sample_rate: int = 16000):
         self.num_samples = num_samples
         self.max_offset = max_offset
         self.bad_log = bad_log

@@ -11,26 +11,18 @@ or into `extract_dir`. The embedded SoundFont corpus is written in this layout t
 reader serves both.
 
 Every entry is validated when read: a malformed file or entry fails with the file, the key
-and the field named. Audio problems are not found by parsing JSON, so `scan` decodes every
-selected note once (cached by file size and mtime), drops silent notes and counts
-unreadable ones through a `BadFileLog`.
+and the field named. Audio problems are not found by parsing JSON: `corpora.scan` decodes
+every selected note once.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import hashlib
 import json
 import logging
-import os
 import shutil
 import tarfile
 from pathlib import Path
-
-import numpy as np
-
-from corpora.audio import AudioError, BadFileLog, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +58,10 @@ class Note:
     @property
     def family_str(self) -> str:
         return FAMILIES[self.family]
+
+    @property
+    def key(self) -> str:
+        return self.note_str
 
 
 def split_dir(root: str | Path, split: str, *, extract_dir: str | Path | None = None) -> Path:
@@ -170,87 +166,3 @@ def select(notes: list[Note], *, families=(), sources=(), pitch_min: int = 0, pi
         and (not source_ids or n.source in source_ids)
         and pitch_min <= n.pitch <= pitch_max
     ]
-
-
-def scan(
-    notes: list[Note],
-    *,
-    bad_log: BadFileLog,
-    silence_threshold: float,
-    cache_dir: str | Path | None,
-    workers: int = 4,
-) -> tuple[list[Note], int]:
-    """Decode every note once: returns (readable, non-silent notes; number of silent ones).
-
-    Peak amplitudes are cached per file (keyed by path, size and mtime), so a second run over
-    the same corpus reads no audio. Unreadable files go to `bad_log` (named, counted).
-    """
-    cache = _ScanCache(cache_dir, notes)
-    peaks: dict[str, float | None] = {}
-
-    def peak(note: Note):
-        hit = cache.get(note)
-        if hit is not cache.MISS:
-            return hit
-        try:
-            return float(np.max(np.abs(load_audio(note.path)), initial=0.0))
-        except AudioError as err:
-            return str(err)
-
-    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        for note, result in zip(notes, pool.map(peak, notes), strict=True):
-            cache.put(note, result)
-            if isinstance(result, str):
-                bad_log.skip(note.path, result)
-            else:
-                bad_log.ok()
-                peaks[note.note_str] = result
-    cache.save()
-    bad_log.check(final=True)
-    kept = [n for n in notes if n.note_str in peaks and peaks[n.note_str] > silence_threshold]
-    return kept, len(peaks) - len(kept)
-
-
-class _ScanCache:
-    MISS = object()
-
-    def __init__(self, cache_dir, notes: list[Note]):
-        self.entries: dict = {}
-        self.path = None
-        if cache_dir and notes:
-            folder = str(notes[0].path.parent.resolve())
-            digest = hashlib.sha1(folder.encode()).hexdigest()[:16]
-            self.path = Path(cache_dir) / "scans" / f"{digest}.json"
-            if self.path.is_file():
-                try:
-                    self.entries = json.loads(self.path.read_text())
-                except json.JSONDecodeError:
-                    log.warning("ignoring unreadable scan cache %s", self.path)
-
-    @staticmethod
-    def _stamp(note: Note):
-        try:
-            st = os.stat(note.path)
-            return [st.st_size, st.st_mtime_ns]
-        except OSError:
-            return None
-
-    def get(self, note: Note):
-        entry = self.entries.get(note.note_str)
-        stamp = self._stamp(note)
-        if entry is not None and stamp is not None and entry[0] == stamp:
-            return entry[1]
-        return self.MISS
-
-    def put(self, note: Note, result) -> None:
-        stamp = self._stamp(note)
-        if stamp is not None:
-            self.entries[note.note_str] = [stamp, result]
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries))
-        tmp.replace(self.path)

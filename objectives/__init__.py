@@ -14,6 +14,7 @@ from flax import nnx
 from objectives.denoise import Denoise
 from objectives.family_mixup import FamilyMixup
 from objectives.multi import MultiObjective
+from objectives.tag_align import TagAlign
 from objectives.textual import Textual
 
 
@@ -40,6 +41,14 @@ def _textual(options: dict, ctx: Context):
     return Textual(ctx.embedding_dim, rngs=ctx.rngs, **options)
 
 
+def _tag_align(options: dict, ctx: Context):
+    if "tags" not in ctx.num_classes:
+        raise ValueError("tag_align needs a tagged corpus: data.dataset='freesound'")
+    return TagAlign(
+        ctx.embedding_dim, vocabulary=ctx.num_classes["tags"], num_bands=ctx.num_bands, rngs=ctx.rngs, **options
+    )
+
+
 def _multi(options: dict, ctx: Context):
     parts = dict(options.pop("parts", {}))
     if options:
@@ -54,7 +63,13 @@ def _multi(options: dict, ctx: Context):
     return MultiObjective(modules, weights)
 
 
-OBJECTIVES = {"family_mixup": _family_mixup, "denoise": _denoise, "textual": _textual, "multi": _multi}
+OBJECTIVES = {
+    "family_mixup": _family_mixup,
+    "denoise": _denoise,
+    "textual": _textual,
+    "tag_align": _tag_align,
+    "multi": _multi,
+}
 
 
 def build_objective(config, ctx: Context) -> nnx.Module:

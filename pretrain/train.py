@@ -11,7 +11,7 @@ from flax import nnx
 
 import encoders
 import objectives
-from corpora import NoteLoader, get_dataset
+from corpora import get_dataset
 from corpora.audio import BadFileLog
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from runtime import cli
@@ -70,11 +70,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         config.objective.name,
     )
 
-    loader = NoteLoader(
-        num_samples=frontend.samples_for_patches(data_cfg.segment_patches),
-        max_offset=int(data_cfg.crop_max_offset_seconds * frontend.sample_rate),
-        bad_log=bad_log,
-        sample_rate=frontend.sample_rate,
+    corpus.save_artifacts(workdir)
+    loader = corpus.make_loader(
+        frontend.samples_for_patches(data_cfg.segment_patches),
+        int(data_cfg.crop_max_offset_seconds * frontend.sample_rate),
+        bad_log,
+        frontend.sample_rate,
     )
     shared = dict(
         batch_size=config.train.batch_size,

@@ -13,13 +13,14 @@ from corpora.nsynth import FAMILIES
 from pretrain import build_model
 from runtime import cli
 
-NUM_CLASSES = {"family": len(FAMILIES), "instrument": 1006}
+NUM_CLASSES = {"family": len(FAMILIES), "instrument": 1006, "tags": 1000}
 VARIANTS = {
     "nsynth_mixup": ["", "encoder=compact", "recipe=zhong", "encoder=compact,recipe=zhong"],
     "nsynth_denoise_add": ["", "encoder=compact"],
     "nsynth_denoise_mul": ["", "encoder=compact"],
     "nsynth_mixup_denoise": ["", "encoder=compact"],
     "nsynth_textual": ["", "encoder=compact"],
+    "freesound_align": ["", "encoder=compact"],
 }
 
 

@@ -9,10 +9,12 @@ import pytest
 from conftest import nsynth_entry, tone, write_nsynth_split
 from ml_collections import ConfigDict
 
+import corpora.scan
 from configs import _common
 from corpora import nsynth
 from corpora.audio import BadFileLog
 from corpora.notes import NoteLoader, load_corpus
+from corpora.scan import scan
 
 
 def fixture_notes():
@@ -68,7 +70,7 @@ def test_scan_drops_silent_and_counts_corrupt_then_caches(root, tmp_path_factory
     cache = tmp_path_factory.mktemp("cache")
     notes = nsynth.read_split(root, "train")
     bad = BadFileLog(0.5)
-    kept, silent = nsynth.scan(notes, bad_log=bad, silence_threshold=1e-4, cache_dir=cache)
+    kept, silent, _ = scan(notes, bad_log=bad, silence_threshold=1e-4, cache_dir=cache)
     assert silent == 1
     assert {n.note_str for n in kept} == set(fixture_notes()) - {
         "bass_electronic_018-041-100",
@@ -76,26 +78,26 @@ def test_scan_drops_silent_and_counts_corrupt_then_caches(root, tmp_path_factory
     }
     assert len(bad.bad) == 1 and "keyboard_acoustic_004-050-127.wav" in bad.bad[0][1]
     # second scan reads no audio at all
-    monkeypatch.setattr(nsynth, "load_audio", lambda *a, **k: pytest.fail("audio decoded despite cache"))
-    again, silent_again = nsynth.scan(notes, bad_log=BadFileLog(0.5), silence_threshold=1e-4, cache_dir=cache)
+    monkeypatch.setattr(corpora.scan, "load_audio", lambda *a, **k: pytest.fail("audio decoded despite cache"))
+    again, silent_again, _ = scan(notes, bad_log=BadFileLog(0.5), silence_threshold=1e-4, cache_dir=cache)
     assert [n.note_str for n in again] == [n.note_str for n in kept] and silent_again == 1
 
 
 def test_scan_cache_notices_changed_files(root, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     notes = nsynth.select(nsynth.read_split(root, "train"), families=("bass",))
-    nsynth.scan(notes, bad_log=BadFileLog(1.0), silence_threshold=1e-4, cache_dir=cache)
+    scan(notes, bad_log=BadFileLog(1.0), silence_threshold=1e-4, cache_dir=cache)
     import soundfile as sf
 
     sf.write(notes[2].path, tone(100.0), 16000, subtype="PCM_16")  # the silent note gains sound
-    kept, silent = nsynth.scan(notes, bad_log=BadFileLog(1.0), silence_threshold=1e-4, cache_dir=cache)
+    kept, silent, _ = scan(notes, bad_log=BadFileLog(1.0), silence_threshold=1e-4, cache_dir=cache)
     assert silent == 0 and len(kept) == 3
 
 
 def test_too_many_bad_files_stop_the_scan(root):
     notes = nsynth.read_split(root, "train")
     with pytest.raises(RuntimeError, match="1 of 6 audio files were unreadable"):
-        nsynth.scan(notes, bad_log=BadFileLog(0.1), silence_threshold=1e-4, cache_dir=None)
+        scan(notes, bad_log=BadFileLog(0.1), silence_threshold=1e-4, cache_dir=None)
 
 
 def make_archive(tmp_path, split, notes, *, extra_member=None):

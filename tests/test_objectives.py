@@ -121,7 +121,7 @@ def test_option_validation_and_registry():
         make_objective(target="pitch")
     with pytest.raises(ValueError, match="mixup_prob"):
         make_objective(mixup_prob=1.5)
-    with pytest.raises(KeyError, match=r"registered: \['denoise', 'family_mixup', 'multi', 'textual'\]"):
+    with pytest.raises(KeyError, match=r"registered: \['denoise', 'family_mixup', 'multi', 'tag_align', 'textual'\]"):
         objectives.build_objective({"name": "mystery"}, context())
     with pytest.raises(KeyError, match="unknown option"):
         objectives.build_objective({"name": "family_mixup", "temperature": 1.0}, context())

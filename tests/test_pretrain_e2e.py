@@ -14,9 +14,8 @@ import pytest
 
 from runtime.metrics_log import read_metrics
 
+TINY_NSYNTH = ["--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)"]
 TINY = [
-    "--config.data.embedded.pitch_step=12",
-    "--config.data.embedded.velocities=(100,)",
     "--config.train.batch_size=16",
     "--config.train.log_every_steps=1",
     "--config.optimizer.learning_rate=1e-3",
@@ -28,6 +27,7 @@ def pretrain(workdir, *overrides, env, config="nsynth_mixup", check=True, device
     if devices > 1:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     command = [sys.executable, "-m", "pretrain", f"--config={config}:encoder=compact", *TINY]
+    command += [] if config.startswith("freesound") else TINY_NSYNTH
     command += [f"--workdir={workdir}", *overrides]
     if popen:
         return subprocess.Popen(command, env=env, **popen)
@@ -144,7 +144,7 @@ def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_
 
 
 @pytest.mark.parametrize(
-    "config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise", "nsynth_textual"]
+    "config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise", "nsynth_textual", "freesound_align"]
 )
 def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp_path):
     result = pretrain(
@@ -156,6 +156,13 @@ def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp
     assert len(losses) == 12 and np.all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 12]
-    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in ("denoise", "multi", "textual")
+    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in (
+        "denoise",
+        "multi",
+        "textual",
+        "tag_align",
+    )
+    if config == "freesound_align":
+        assert (tmp_path / "tag_vocabulary.json").is_file() and "audio_to_tag_top1" in rows[0]
     if config == "nsynth_mixup_denoise":
         assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(rows[0])

@@ -28,8 +28,14 @@ class Checkpoints:
         )
 
     def save(self, step: int, state, meta: dict, *, best: bool = False) -> None:
+        manager = self.best if best else self.latest
+        if step in manager.all_steps():
+            # A run resumed from an earlier checkpoint recomputes this step (it was saved here,
+            # e.g. as the best, before the kill): the new save replaces the old one.
+            manager.wait_until_finished()
+            manager.delete(step)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        (self.best if best else self.latest).save(step, args=args, force=True)
+        manager.save(step, args=args, force=True)
 
     def restore(self, template, *, best: bool = False):
         """(state, meta) of the newest readable step, or None when there is none.

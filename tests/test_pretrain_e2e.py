@@ -162,6 +162,17 @@ def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp
         "textual",
         "tag_align",
     )
+    # as if killed just before the last checkpoint: resuming from step 6 reproduces the run
+    shutil.rmtree(tmp_path / "checkpoints" / "12")
+    first = train_losses(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (tmp_path / "summary.json").unlink()
+    result = pretrain(
+        tmp_path, "--config.train.num_steps=12", "--config.train.eval_every_steps=6", env=subprocess_env, config=config
+    )
+    assert "resuming from step 6" in result.stderr
+    assert train_losses(tmp_path) == first
+    assert json.loads((tmp_path / "summary.json").read_text())["test"] == summary["test"]
     if config == "freesound_align":
         assert (tmp_path / "tag_vocabulary.json").is_file() and "audio_to_tag_top1" in rows[0]
     if config == "nsynth_mixup_denoise":

@@ -76,3 +76,15 @@ def test_metrics_log_drops_rows_after_the_resumed_step(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
     MetricsWriter(tmp_path).close()  # a fresh run starts a fresh log
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_saving_a_step_that_exists_replaces_it(tmp_path):
+    """A resumed run recomputes steps it had saved before the kill (e.g. as the best)."""
+    ckpt = Checkpoints(tmp_path)
+    ckpt.save(4, {"w": jnp.zeros(2)}, {"step": 4}, best=True)
+    ckpt.save(4, {"w": jnp.ones(2)}, {"step": 4, "again": True}, best=True)
+    ckpt.wait()
+    state, meta = ckpt.restore({"w": jnp.zeros(2)}, best=True)
+    assert meta == {"step": 4, "again": True}
+    np.testing.assert_array_equal(state["w"], [1.0, 1.0])
+    ckpt.close()

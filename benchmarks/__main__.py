@@ -94,15 +94,19 @@ def train_step(encoder: str, batch_size: int, repeats: int) -> dict:
     }
 
 
-def input_pipeline(batch_size: int, workers: int, batches: int) -> float:
+def input_pipeline(batch_size: int, workers: int, batches: int, augment: float = 0.0) -> float:
+    """Clips/s through grain: decode + crop, and with `augment` > 0 every augmentation of
+    corpora.augment plus note concatenation at that probability (Zhong et al.: 0.3)."""
     from configs._common import nsynth_data
-    from corpora import NoteLoader, load_corpus
+    from corpora import load_corpus
     from corpora.audio import BadFileLog
     from corpora.pipeline import training_batches
 
     bad = BadFileLog(0.01)
-    corpus = load_corpus(ConfigDict(nsynth_data()), bad_log=bad, splits=("train",))
-    loader = NoteLoader(num_samples=15600, max_offset=48000, bad_log=bad)
+    data = ConfigDict(nsynth_data())
+    data.augment = {name: augment for name in data.augment}
+    corpus = load_corpus(data, bad_log=bad, splits=("train",))
+    loader = corpus.make_loader(15600, 48000, bad, 16000)
     iterator = training_batches(
         corpus.splits["train"], loader, batch_size=batch_size, seed=0, workers=workers, prefetch=4
     )
@@ -135,6 +139,9 @@ def main(argv):
         rate = input_pipeline(_BATCH.value, workers, batches=20)
         results[f"input_pipeline_{workers}_workers"] = rate
         rows.append(f"| input pipeline (wav decode + crop), {workers} worker(s) | {rate:.0f} clips/s | | |")
+    rate = input_pipeline(_BATCH.value, 2, batches=10, augment=0.3)
+    results["input_pipeline_2_workers_zhong_augment"] = rate
+    rows.append(f"| input pipeline + Zhong et al.'s augmentations (p = 0.3), 2 workers | {rate:.0f} clips/s | | |")
     print(f"\n{results['device']} × {results['device_count']}\n")
     print("| what | throughput | compute | |\n|---|---|---|---|")
     print("\n".join(rows))

@@ -22,6 +22,10 @@ def nsynth_data() -> ConfigDict:
             workers=2,
             prefetch=4,
             embedded=dict(cache_dir="", pitch_step=6, velocities=(50, 100)),
+            # training-only augmentation probabilities (corpora/augment.py, corpora/notes.py)
+            augment=dict(
+                concat_prob=0.0, pitch_shift=0.0, gain=0.0, lowpass=0.0, highpass=0.0, delay=0.0, reverb=0.0, noise=0.0
+            ),
         )
     )
 
@@ -76,3 +80,10 @@ def freesound_data() -> ConfigDict:
             embedded=dict(cache_dir=""),
         )
     )
+
+
+def nsynth_denoise(arg, noise: str) -> ConfigDict:
+    """Taenzer et al.'s denoising autoencoder with `noise` = additive | multiplicative."""
+    objective = dict(name="denoise", noise=noise, noise_std=0.1, keep_prob=0.5)
+    config, _ = nsynth_pretraining(arg, objective)
+    return config

@@ -11,6 +11,4 @@ from configs import _common
 
 
 def get_config(arg=None):
-    objective = dict(name="denoise", noise="additive", noise_std=0.1, keep_prob=0.5)
-    config, _ = _common.nsynth_pretraining(arg, objective)
-    return config
+    return _common.nsynth_denoise(arg, noise="additive")

@@ -1,5 +1,5 @@
 """Denoising autoencoder on NSynth with a multiplicative Bernoulli mask (Taenzer et al.):
-each log-mel bin is kept with probability 0.5 and zeroed otherwise.
+each log-mel bin is kept with probability 0.5 and silenced (set to the log-mel floor) otherwise.
 
     python -m pretrain --config=nsynth_denoise_mul --workdir=runs/nsynth_denoise_mul
 
@@ -12,6 +12,4 @@ from configs import _common
 
 
 def get_config(arg=None):
-    objective = dict(name="denoise", noise="multiplicative", noise_std=0.1, keep_prob=0.5)
-    config, _ = _common.nsynth_pretraining(arg, objective)
-    return config
+    return _common.nsynth_denoise(arg, noise="multiplicative")

@@ -7,7 +7,9 @@ Variants after a colon, comma-separated:
   recipe=taenzer|zhong     taenzer (default): Adam 1e-4, batch 64, 11 family targets,
                            label smoothing 0.05, mixup p=0.5 Beta(0.4, 0.4);
                            zhong: Adam 1e-3 + weight decay 5e-4, cosine schedule with
-                           warm-up, batch 128.
+                           warm-up, batch 128, and their augmentations: same-instrument
+                           note concatenation and seven audio effects, each with
+                           probability 0.3 (data.augment.*).
 e.g. --config=nsynth_mixup:encoder=compact. Any key can be overridden, e.g.
 --config.train.num_steps=200 --config.data.root=/data/nsynth.
 """
@@ -23,6 +25,7 @@ def get_config(arg=None):
         config.optimizer = dict(
             name="adam", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_steps=1000
         )
+        config.data.augment = {name: 0.3 for name in config.data.augment}
     elif variant["recipe"] != "taenzer":
         raise ValueError(f"unknown recipe {variant['recipe']!r}; valid: taenzer, zhong")
     return config

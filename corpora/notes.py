@@ -7,6 +7,7 @@ the embedded SoundFont corpus, unless `data.require_real` forbids that.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from corpora import nsynth, soundfont
-from corpora.audio import AudioError, BadFileLog, load_audio
+from corpora.audio import AudioError, BadFileLog, fit_length, load_audio
+from corpora.augment import AudioEffects
 from corpora.corpus import Corpus
 from corpora.scan import scan
 
@@ -94,30 +96,73 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
         splits=out,
         report=report,
         num_classes={"family": len(nsynth.FAMILIES), "instrument": instruments + 1},
-        make_loader=NoteLoader,
+        make_loader=functools.partial(
+            NoteLoader,
+            effects=AudioEffects({k: v for k, v in data.augment.items() if k != "concat_prob"}),
+            concat_prob=data.augment.concat_prob,
+            same_instrument=_by_instrument(out["train"]),
+        ),
     )
+
+
+def _by_instrument(notes: list[nsynth.Note]) -> dict[int, list[nsynth.Note]]:
+    index: dict[int, list[nsynth.Note]] = {}
+    for note in notes:
+        index.setdefault(note.instrument, []).append(note)
+    return index
 
 
 class NoteLoader:
     """Note → {'audio', labels…, 'weight'}: a crop of `num_samples` at a random offset in
     [0, max_offset] when given an RNG (training), at the note's onset otherwise (evaluation).
-    A note that fails to decode yields silence with weight 0 and is counted in `bad_log`."""
+    A note that fails to decode yields silence with weight 0 and is counted in `bad_log`.
 
-    def __init__(self, num_samples: int, max_offset: int, bad_log: BadFileLog, sample_rate: int = 16000):
+    Training-only augmentation (Zhong et al.): with probability `concat_prob` the crop is
+    taken instead from two silence-trimmed notes of the same instrument joined end to end
+    (the label is unchanged), and `effects` (corpora.augment) then process the crop."""
+
+    def __init__(
+        self,
+        num_samples: int,
+        max_offset: int,
+        bad_log: BadFileLog,
+        sample_rate: int = 16000,
+        *,
+        effects: AudioEffects | None = None,
+        concat_prob: float = 0.0,
+        same_instrument: dict[int, list[nsynth.Note]] | None = None,
+    ):
+        if concat_prob and not same_instrument:
+            raise ValueError("note concatenation needs the training notes grouped by instrument")
         self.num_samples = num_samples
         self.max_offset = max_offset
         self.bad_log = bad_log
         self.sample_rate = sample_rate
+        self.effects = effects if effects is not None and effects.active else None
+        self.concat_prob = concat_prob
+        self.same_instrument = same_instrument or {}
+
+    def _crop(self, note: nsynth.Note, rng: np.random.Generator | None) -> np.ndarray:
+        if rng is not None and self.concat_prob and rng.random() < self.concat_prob:
+            partners = self.same_instrument.get(note.instrument, [note])
+            partner = partners[rng.integers(len(partners))]
+            joined = np.concatenate([trim_silence(load_audio(n.path, sample_rate=self.sample_rate))
+                                     for n in (note, partner)])  # fmt: skip
+            start = int(rng.integers(0, max(0, len(joined) - self.num_samples) + 1))
+            return fit_length(joined[start:], self.num_samples)
+        offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
+        return load_audio(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
 
     def __call__(self, note: nsynth.Note, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-        offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
         try:
-            audio = load_audio(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
+            audio = self._crop(note, rng)
             weight = 1.0
             self.bad_log.ok()
         except AudioError as err:
             self.bad_log.skip(note.path, str(err))
             audio, weight = np.zeros(self.num_samples, np.float32), 0.0
+        if self.effects is not None and rng is not None and weight:
+            audio = self.effects(audio, rng)
         return {
             "audio": audio,
             "family": np.int32(note.family),
@@ -128,3 +173,10 @@ class NoteLoader:
             "qualities": np.asarray(note.qualities, np.float32),
             "weight": np.float32(weight),
         }
+
+
+def trim_silence(wave: np.ndarray, top_db: float = 40.0) -> np.ndarray:
+    """Drop leading and trailing samples more than `top_db` below the note's peak."""
+    peak = float(np.max(np.abs(wave), initial=0.0))
+    loud = np.flatnonzero(np.abs(wave) > peak * 10.0 ** (-top_db / 20.0)) if peak > 0 else []
+    return wave[loud[0] : loud[-1] + 1] if len(loud) else wave[:0]

@@ -106,13 +106,22 @@ def ensure_corpus(
         raise ValueError(f"velocities must be a non-empty subset of {VELOCITIES} (got {bad}); pitch_step >= 1")
     base = Path(cache_dir) if cache_dir else default_cache_dir()
     tag = f"nsynth-soundfont-v{CORPUS_VERSION}-step{pitch_step}-vel{'_'.join(map(str, velocities))}"
-    root = base / tag
-    if all((root / f"nsynth-{s}" / "examples.json").is_file() for s in ("train", "valid", "test")):
+    return render_once(
+        base / tag,
+        done=lambda root: all((root / f"nsynth-{s}" / "examples.json").is_file() for s in ("train", "valid", "test")),
+        render=lambda folder: render(folder, pitch_step=pitch_step, velocities=velocities),
+    )
+
+
+def render_once(root: Path, *, done, render) -> Path:
+    """`root` if `done(root)`; else `render` into a temporary sibling, renamed to `root` when
+    complete — an interrupted render is redone, never half-used."""
+    if done(root):
         return root
-    partial = base / f".{tag}.partial"
+    partial = root.parent / f".{root.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    log.info("rendering the embedded NSynth-format corpus into %s (once)", root)
-    render(partial, pitch_step=pitch_step, velocities=velocities)
+    log.info("rendering the embedded corpus %s (once)", root)
+    render(partial)
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
     return root

@@ -14,7 +14,6 @@ import csv
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +31,11 @@ NOISE_TAGS = ("the", "Sound", "2019", "hi-fi", "field-recording", "sample", "of"
 
 def ensure_tagged_corpus(cache_dir=None, *, dev_clips: int = 320, eval_clips: int = 64) -> Path:
     base = Path(cache_dir) if cache_dir else soundfont.default_cache_dir()
-    root = base / f"fsd50k-soundfont-v{VERSION}-{dev_clips}-{eval_clips}"
-    if (root / "FSD50K.ground_truth" / "eval.csv").is_file():
-        return root
-    partial = base / f".{root.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    log.info("rendering the embedded tagged corpus into %s (once)", root)
-    render(partial, dev_clips=dev_clips, eval_clips=eval_clips)
-    shutil.rmtree(root, ignore_errors=True)
-    partial.rename(root)
-    return root
+    return soundfont.render_once(
+        base / f"fsd50k-soundfont-v{VERSION}-{dev_clips}-{eval_clips}",
+        done=lambda root: (root / "FSD50K.ground_truth" / "eval.csv").is_file(),
+        render=lambda folder: render(folder, dev_clips=dev_clips, eval_clips=eval_clips),
+    )
 
 
 def render(root: Path, *, dev_clips: int, eval_clips: int, seed: int = 0) -> None:

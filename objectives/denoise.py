@@ -2,8 +2,11 @@
 
 The clean log-mel patches are corrupted *before* the encoder — additive Gaussian noise
 (mean 0, std `noise_std`, default 0.1) or a multiplicative Bernoulli mask that keeps each
-time-frequency bin with probability `keep_prob` (default 0.5) and zeroes the rest — and a
-decoder regresses the clean patches from the encoder's output (mean squared error).
+time-frequency bin with probability `keep_prob` (default 0.5) and silences the rest (sets
+them to the log-mel floor log(0.01): multiplying the mel *energy* by 0) — and a decoder
+regresses the clean patches from the encoder's output (mean squared error).
+`corrupted_input_mse`, logged beside the loss, measures the corruption itself; the decoder
+cannot reach it, since it rebuilds the patch through the 128-d embedding.
 
 The decoder is four transposed 1-D convolutions over time with no padding: channels 128, 64,
 64, 64 (the last = the 64 mel bands), kernel sizes 10, 21, 31, 37, leaky-ReLU slopes 0.1,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 import encoders
@@ -28,10 +32,16 @@ NOISES = ("additive", "multiplicative")
 LAYERS = ((128, 10, 0.1), (64, 21, 0.25), (64, 31, 0.5), (None, 37, None))  # (channels, kernel, slope)
 
 
-def corrupt(key: jax.Array, clean: jax.Array, *, noise: str, noise_std: float, keep_prob: float) -> jax.Array:
+def corrupt(
+    key: jax.Array, clean: jax.Array, *, noise: str, noise_std: float, keep_prob: float, floor: float = 0.0
+) -> jax.Array:
+    """Additive: clean + N(0, noise_std²). Multiplicative: each bin kept with probability
+    `keep_prob`, otherwise silenced — set to `floor`, the log-mel of zero energy (log of the
+    front-end's offset), since a log-mel value of 0 would be a loud bin, not a missing one."""
     if noise == "additive":
         return clean + noise_std * jax.random.normal(key, clean.shape, clean.dtype)
-    return clean * jax.random.bernoulli(key, keep_prob, clean.shape).astype(clean.dtype)
+    keep = jax.random.bernoulli(key, keep_prob, clean.shape)
+    return jnp.where(keep, clean, jnp.asarray(floor, clean.dtype))
 
 
 def match_frames(decoded: jax.Array, frames: int) -> jax.Array:
@@ -93,7 +103,8 @@ class Denoise(nnx.Module):
         """Validation corrupts too (with the fixed evaluation key), so its loss is the same
         objective as training's and comparable across evaluations."""
         clean = frontend.patches(frontend(batch["audio"]))  # (B, P, F, bands)
-        noisy = corrupt(key, clean, noise=self.noise, noise_std=self.noise_std, keep_prob=self.keep_prob)
+        floor = float(np.log(frontend.log_offset))
+        noisy = corrupt(key, clean, noise=self.noise, noise_std=self.noise_std, keep_prob=self.keep_prob, floor=floor)
         embeddings = encoders.encode_patches(encoder, noisy)  # (B, P, D)
         batch_size, count, frames, bands = clean.shape
         decoded = self.decoder(embeddings.reshape(batch_size * count, -1))

@@ -25,10 +25,14 @@ def test_additive_noise_has_the_configured_mean_and_std():
 
 def test_multiplicative_mask_keeps_the_configured_fraction_untouched():
     clean = jax.random.uniform(jax.random.key(1), (64, 96, 64), minval=1.0, maxval=2.0)
-    noisy = np.asarray(corrupt(jax.random.key(2), clean, noise="multiplicative", noise_std=0.1, keep_prob=0.3))
-    kept = noisy != 0
+    floor = float(np.log(0.01))
+    noisy = np.asarray(
+        corrupt(jax.random.key(2), clean, noise="multiplicative", noise_std=0.1, keep_prob=0.3, floor=floor)
+    )
+    kept = noisy != np.float32(floor)
     assert kept.mean() == pytest.approx(0.3, abs=4 * np.sqrt(0.3 * 0.7 / kept.size))
-    np.testing.assert_array_equal(noisy[kept], np.asarray(clean)[kept])
+    np.testing.assert_array_equal(noisy[kept], np.asarray(clean)[kept])  # kept bins untouched
+    assert np.all(noisy[~kept] == np.float32(floor))  # dropped bins silenced, not set to log-mel 0
 
 
 def test_decoder_turns_one_embedding_into_one_96_frame_patch():
@@ -76,7 +80,7 @@ def test_loss_is_the_weighted_mse_of_the_reconstruction(name):
     key = jax.random.key(4)
     loss, metrics = objective(encoder, frontend, batch, key, train=False)
     clean = np.asarray(frontend.patches(frontend(batch["audio"])))
-    noisy = corrupt(key, jnp.asarray(clean), noise="additive", noise_std=0.1, keep_prob=0.5)
+    noisy = corrupt(key, jnp.asarray(clean), noise="additive", noise_std=0.1, keep_prob=0.5, floor=np.log(0.01))
     embeddings = encoders.encode_patches(encoder, noisy)
     decoded = np.asarray(objective.decoder(embeddings.reshape(6, 128))).reshape(clean.shape)
     per_example = ((decoded - clean) ** 2).mean(axis=(1, 2, 3))

@@ -1,8 +1,8 @@
-"""Downstream instrument recognition (OpenMIC-2018, IRMAS) and linear probes.
+"""`python -m finetune --config=NAME`: downstream instrument recognition on the shared loop.
 
-Built so far: `finetune.metrics` (multi-label and single-label metrics, partial-label aware,
-equal to scikit-learn's definitions) and `finetune.attention` (Gururani et al.'s attention
-classifier and the masked binary cross-entropy). Not built yet — tracked by the downstream
-issue: the OpenMIC-2018 and IRMAS readers, the `python -m finetune` entry point on the shared
-`runtime.loop.fit`, the frozen-embedding cache, the IRMAS evaluation protocol and reports.
+Built: `openmic_attention` — Gururani et al.'s attention classifier (`finetune.attention`)
+on OpenMIC-2018's shipped features, with partial-label metrics equal to scikit-learn's
+(`finetune.metrics`) and reports (`finetune.report`). Not built yet (the downstream issue):
+frozen or fine-tuned encoders on audio with an embedding cache, IRMAS and its evaluation
+protocol, threshold selection on validation, `finetune.compare`.
 """

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import configs
@@ -44,3 +46,21 @@ def prepare_workdir(workdir: str | Path, config) -> Path:
     (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json_best_effort()), indent=2))
     (workdir / "command.txt").write_text(" ".join(sys.argv) + "\n")
     return workdir
+
+
+def run(train: Callable, config, workdir: str | None) -> dict:
+    """What `python -m pretrain` and `python -m finetune` do after flag parsing: set up logging
+    and multi-host, train into the work directory (default runs/<config name>), and report a
+    user's error (bad data, bad config, divergence) as one line with exit status 1."""
+    from runtime.errors import USER_ERRORS
+    from runtime.mesh import initialize_distributed
+
+    setup_logging()
+    initialize_distributed()
+    try:
+        return train(config, workdir or f"runs/{config_name(sys.argv)}")
+    except USER_ERRORS as err:
+        if os.environ.get("OVERTONE_TRACEBACK") == "1":
+            raise
+        logging.error("%s: %s", type(err).__name__, err)
+        sys.exit(1)

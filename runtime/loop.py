@@ -55,6 +55,8 @@ class Data:
     steps_per_epoch: int
     validation: Callable[[], Iterator[dict]] | None = None
     final: dict[str, Callable[[], Iterator[dict]]] = dataclasses.field(default_factory=dict)
+    # called once at the end with the best model (evaluation mode); its dict joins the summary
+    report: Callable[[nnx.Module], dict] | None = None
 
 
 @dataclasses.dataclass
@@ -62,6 +64,7 @@ class Steps:
     state: nnx.State  # (model, optimizer) state, replicated over the mesh
     train_step: Callable  # (state, batch, step) -> (state, metrics); state is donated
     eval_step: Callable  # (state, batch) -> metrics
+    eval_model: Callable  # state -> the model in evaluation mode
 
 
 def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransformation, mesh, *, seed: int) -> Steps:
@@ -100,7 +103,9 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
         return nnx.state((model, optimizer)), metrics
 
     train_step = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh)))
-    return Steps(state=state, train_step=train_step, eval_step=eval_step)
+    return Steps(
+        state=state, train_step=train_step, eval_step=eval_step, eval_model=lambda s: nnx.merge(eval_graph, s)[0]
+    )
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
@@ -225,12 +230,14 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             "best_step": progress["best_step"],
             "best_validation": progress.get("best_metrics"),
         }
-        if data.final:
+        if data.final or data.report:
             best = checkpoints.restore(state, best=True) if data.validation is not None else None
             final_state = best[0] if best is not None else state
             for name, batches in data.final.items():
                 summary[name] = evaluate(final_state, batches)
                 writer.write(step, name, summary[name])
+            if data.report is not None and primary:
+                summary["report"] = data.report(steps_fns.eval_model(final_state))
         if primary:
             (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary

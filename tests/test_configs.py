@@ -10,6 +10,7 @@ from flax import nnx
 import configs
 from configs import parse_arg
 from corpora.nsynth import FAMILIES
+from finetune.attention import AttentionClassifier
 from pretrain import build_model
 from runtime import cli
 
@@ -21,6 +22,7 @@ VARIANTS = {
     "nsynth_mixup_denoise": ["", "encoder=compact"],
     "nsynth_textual": ["", "encoder=compact"],
     "freesound_align": ["", "encoder=compact"],
+    "openmic_attention": [""],
 }
 
 
@@ -31,8 +33,13 @@ def test_every_config_has_its_variants_listed():
 @pytest.mark.parametrize(("name", "arg"), [(n, a) for n, args in VARIANTS.items() for a in args])
 def test_config_loads_and_builds(name, arg):
     config = importlib.import_module(f"configs.{name}").get_config(arg or None)
-    model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
-    assert model.encoder.embedding_dim == 128
+    if "objective" in config:  # pretraining
+        model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
+        assert model.encoder.embedding_dim == 128
+    else:  # downstream
+        m = config.model
+        head = nnx.eval_shape(lambda: AttentionClassifier(20, hidden=m.hidden, layers=m.layers, rngs=nnx.Rngs(0)))
+        assert head.att.out_features == 20
     assert config.train.batch_size > 0 and config.optimizer.learning_rate > 0
 
 

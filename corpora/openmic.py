@@ -1,0 +1,119 @@
+"""Reader for OpenMIC-2018 (Humphrey, Durand, McFee 2018; cosmir/openmic-2018), SPEC §5.
+
+Layout under the dataset root:
+
+    openmic-2018.npz          X (N, 10, 128) uint8 VGGish features, Y_true (N, 20) float
+                              confidences, Y_mask (N, 20) bool, sample_key (N,) str
+    class-map.json            {"accordion": 0, …, "voice": 19}
+    partitions/split01_train.csv, split01_test.csv   one sample_key a line
+    audio/000/000046_3840.ogg (folder = the key's first three digits)
+
+A label is observed where Y_mask is set and positive where Y_true ≥ 0.5. Split files are
+matched to the npz by key, not by row; a key missing from the npz is an error naming the
+file and line. Validation is carved from the training keys with a fixed seed. The npz is
+read with `allow_pickle=False`: a file whose arrays need pickle is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = (
+    "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
+    "mallet_percussion", "mandolin", "organ", "piano", "saxophone", "synthesizer", "trombone",
+    "trumpet", "ukulele", "violin", "voice",
+)  # fmt: skip
+
+
+class OpenMICFormatError(ValueError):
+    """OpenMIC-2018 data on disk does not have the official layout; says what and where."""
+
+
+@dataclasses.dataclass
+class OpenMIC:
+    root: Path
+    keys: np.ndarray  # (N,) str
+    features: np.ndarray  # (N, 10, 128) uint8
+    targets: np.ndarray  # (N, C) float32 in {0, 1}
+    observed: np.ndarray  # (N, C) bool
+    classes: list[str]
+    splits: dict[str, np.ndarray]  # "train" / "valid" / "test" → row indices
+
+    def audio_path(self, key: str) -> Path:
+        return self.root / "audio" / key[:3] / f"{key}.ogg"
+
+
+def read_openmic(root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0) -> OpenMIC:
+    root = Path(root).expanduser()
+    npz_path = root / "openmic-2018.npz"
+    if not npz_path.is_file():
+        raise OpenMICFormatError(
+            f"{npz_path} not found: an OpenMIC-2018 root holds openmic-2018.npz, class-map.json, "
+            "partitions/split01_{train,test}.csv and audio/"
+        )
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            missing = [k for k in ("X", "Y_true", "Y_mask", "sample_key") if k not in npz.files]
+            if missing:
+                raise OpenMICFormatError(f"{npz_path} lacks array(s) {missing}; found {npz.files}")
+            x, y_true, y_mask, keys = (npz[k] for k in ("X", "Y_true", "Y_mask", "sample_key"))
+    except ValueError as err:
+        if isinstance(err, OpenMICFormatError):
+            raise
+        raise OpenMICFormatError(f"cannot read {npz_path} without pickle: {err}") from err
+    n = len(keys)
+    if x.ndim != 3 or x.shape[0] != n or y_true.shape != y_mask.shape or y_true.shape[0] != n:
+        raise OpenMICFormatError(
+            f"{npz_path}: shapes disagree — X {x.shape}, Y_true {y_true.shape}, Y_mask {y_mask.shape}, "
+            f"sample_key {keys.shape}; expected (N, T, D), (N, C), (N, C), (N,)"
+        )
+    classes = _read_class_map(root / "class-map.json", y_true.shape[1])
+    index = {str(k): i for i, k in enumerate(keys)}
+    splits = {}
+    for name in ("train", "test"):
+        splits[name] = _read_split(root / "partitions" / f"split01_{name}.csv", index)
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(splits["train"])
+    cut = int(round(valid_fraction * len(shuffled)))
+    splits["valid"], splits["train"] = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
+    return OpenMIC(
+        root=root,
+        keys=keys.astype(str),
+        features=x,
+        targets=(y_true >= 0.5).astype(np.float32),
+        observed=y_mask.astype(bool),
+        classes=classes,
+        splits=splits,
+    )
+
+
+def _read_class_map(path: Path, count: int) -> list[str]:
+    try:
+        mapping = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise OpenMICFormatError(f"{path} not found") from err
+    except json.JSONDecodeError as err:
+        raise OpenMICFormatError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(mapping, dict) or sorted(mapping.values()) != list(range(count)):
+        raise OpenMICFormatError(f"{path} must map {count} class names to the indices 0..{count - 1}")
+    return [name for name, _ in sorted(mapping.items(), key=lambda item: item[1])]
+
+
+def _read_split(path: Path, index: dict[str, int]) -> np.ndarray:
+    if not path.is_file():
+        raise OpenMICFormatError(f"split file {path} not found")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        key = line.strip()
+        if not key:
+            continue
+        if key not in index:
+            raise OpenMICFormatError(f"{path} line {number}: sample_key {key!r} is not in openmic-2018.npz")
+        rows.append(index[key])
+    if not rows:
+        raise OpenMICFormatError(f"{path} lists no sample keys")
+    return np.asarray(rows)

@@ -1,0 +1,73 @@
+"""OpenMIC-2018 reader on fixtures in the official layout, with its error cases."""
+
+import json
+
+import numpy as np
+import pytest
+
+from corpora.openmic import CLASSES, OpenMICFormatError, read_openmic
+
+
+def write_openmic(root, n=30, *, train_keys=None, test_keys=None, object_keys=False):
+    rng = np.random.default_rng(0)
+    keys = np.asarray([f"{i:06d}_{i * 960}" for i in range(n)])
+    y_true = rng.random((n, 20)).astype(np.float32)
+    y_mask = rng.random((n, 20)) < 0.3
+    x = rng.integers(0, 256, (n, 10, 128), dtype=np.uint8)
+    np.savez(root / "openmic-2018.npz", X=x, Y_true=y_true, Y_mask=y_mask,
+             sample_key=keys.astype(object) if object_keys else keys)  # fmt: skip
+    (root / "class-map.json").write_text(json.dumps({c: i for i, c in enumerate(CLASSES)}))
+    (root / "partitions").mkdir(exist_ok=True)
+    train = train_keys if train_keys is not None else list(keys[::-1][: n - 10])  # reversed: rows ≠ order
+    test = test_keys if test_keys is not None else list(keys[:10])
+    (root / "partitions" / "split01_train.csv").write_text("\n".join(train) + "\n")
+    (root / "partitions" / "split01_test.csv").write_text("\n".join(test) + "\n")
+    return keys, x, y_true, y_mask
+
+
+def test_reads_arrays_labels_and_splits_by_key(tmp_path):
+    keys, x, y_true, y_mask = write_openmic(tmp_path)
+    data = read_openmic(tmp_path, valid_fraction=0.25, seed=0)
+    assert data.classes == list(CLASSES)
+    np.testing.assert_array_equal(data.targets, (y_true >= 0.5).astype(np.float32))
+    np.testing.assert_array_equal(data.observed, y_mask)
+    assert sorted(data.keys[data.splits["test"]]) == sorted(keys[:10])
+    train, valid = set(data.splits["train"]), set(data.splits["valid"])
+    assert len(valid) == 5 and not train & valid and train | valid == set(range(10, 30))
+    assert list(read_openmic(tmp_path, valid_fraction=0.25, seed=0).splits["valid"]) == sorted(valid)
+    assert data.audio_path("000046_3840") == tmp_path / "audio" / "000" / "000046_3840.ogg"
+
+
+def test_a_split_key_missing_from_the_npz_is_named(tmp_path):
+    write_openmic(tmp_path, test_keys=["000001_960", "999999_0"])
+    with pytest.raises(OpenMICFormatError, match=r"split01_test.csv line 2: sample_key '999999_0' is not in"):
+        read_openmic(tmp_path)
+
+
+def test_an_npz_needing_pickle_is_refused(tmp_path):
+    write_openmic(tmp_path, object_keys=True)
+    with pytest.raises(OpenMICFormatError, match="without pickle"):
+        read_openmic(tmp_path)
+
+
+def test_missing_pieces(tmp_path):
+    with pytest.raises(OpenMICFormatError, match="openmic-2018.npz not found"):
+        read_openmic(tmp_path)
+    write_openmic(tmp_path)
+    (tmp_path / "class-map.json").write_text(json.dumps({"piano": 0}))
+    with pytest.raises(OpenMICFormatError, match="must map 20 class names"):
+        read_openmic(tmp_path)
+    (tmp_path / "class-map.json").write_text(json.dumps({c: i for i, c in enumerate(CLASSES)}))
+    (tmp_path / "partitions" / "split01_train.csv").unlink()
+    with pytest.raises(OpenMICFormatError, match="split01_train.csv not found"):
+        read_openmic(tmp_path)
+
+
+def test_wrong_shapes_are_described(tmp_path):
+    write_openmic(tmp_path)
+    with np.load(tmp_path / "openmic-2018.npz") as npz:
+        arrays = dict(npz)
+    arrays["Y_mask"] = arrays["Y_mask"][:, :5]
+    np.savez(tmp_path / "openmic-2018.npz", **arrays)
+    with pytest.raises(OpenMICFormatError, match=r"shapes disagree .*Y_mask \(30, 5\)"):
+        read_openmic(tmp_path)

@@ -4,28 +4,16 @@ The config is a name under configs/ or a path; the work directory defaults to
 runs/<config name>. Run the same command again to resume from the last checkpoint.
 """
 
-import sys
-
-from absl import app, flags
-from ml_collections import config_flags
-
 from runtime import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "work directory (default: runs/<config name>)")
 
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from pretrain.train import train_and_evaluate
-
-    summary = cli.run(train_and_evaluate, _CONFIG.value, _WORKDIR.value)
-    print(f"done: step {summary['final_step']}, best validation {summary['best_validation']}, "
-          f"test {summary.get('test')}")  # fmt: skip
+def describe(summary: dict) -> str:
+    return (
+        f"done: step {summary['final_step']}, best validation {summary['best_validation']}, test {summary.get('test')}"
+    )
 
 
 if __name__ == "__main__":
-    flags.mark_flag_as_required("config")
-    sys.argv = cli.resolve_config_flag(sys.argv)
-    app.run(main)
+    from pretrain.train import train_and_evaluate
+
+    cli.main(train_and_evaluate, describe)

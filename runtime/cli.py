@@ -64,3 +64,22 @@ def run(train: Callable, config, workdir: str | None) -> dict:
             raise
         logging.error("%s: %s", type(err).__name__, err)
         sys.exit(1)
+
+
+def main(train: Callable, describe: Callable[[dict], str]) -> None:
+    """The whole of an entry point: `--config` (name or path, `--config.KEY=VALUE` overrides) and
+    `--workdir` flags, then `run(train, …)`, then one line from `describe(summary)`."""
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
+    workdir = flags.DEFINE_string("workdir", None, "work directory (default: runs/<config name>)")
+    flags.mark_flag_as_required("config")
+
+    def entry(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        print(describe(run(train, config.value, workdir.value)))
+
+    sys.argv = resolve_config_flag(sys.argv)
+    app.run(entry)

@@ -7,9 +7,9 @@ runs/<config name>. Run the same command again to resume from the last checkpoin
 from runtime import cli
 
 
-def describe(summary: dict) -> str:
+def announce(summary: dict) -> None:
     test = summary["report"]["test"]
-    return (
+    print(
         f"done: step {summary['final_step']}; test F1 micro {test['f1_micro']:.3f}, macro {test['f1_macro']:.3f}, "
         f"OpenMIC per-instrument F1 {test['openmic_f1']:.3f}, LRAP {test['lrap']:.3f}"
     )
@@ -18,4 +18,4 @@ def describe(summary: dict) -> str:
 if __name__ == "__main__":
     from finetune.train import finetune_and_evaluate
 
-    cli.main(finetune_and_evaluate, describe)
+    cli.main(finetune_and_evaluate, announce)

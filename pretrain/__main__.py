@@ -7,8 +7,8 @@ runs/<config name>. Run the same command again to resume from the last checkpoin
 from runtime import cli
 
 
-def describe(summary: dict) -> str:
-    return (
+def announce(summary: dict) -> None:
+    print(
         f"done: step {summary['final_step']}, best validation {summary['best_validation']}, test {summary.get('test')}"
     )
 
@@ -16,4 +16,4 @@ def describe(summary: dict) -> str:
 if __name__ == "__main__":
     from pretrain.train import train_and_evaluate
 
-    cli.main(train_and_evaluate, describe)
+    cli.main(train_and_evaluate, announce)

@@ -66,9 +66,9 @@ def run(train: Callable, config, workdir: str | None) -> dict:
         sys.exit(1)
 
 
-def main(train: Callable, describe: Callable[[dict], str]) -> None:
+def main(train: Callable, announce: Callable[[dict], None]) -> None:
     """The whole of an entry point: `--config` (name or path, `--config.KEY=VALUE` overrides) and
-    `--workdir` flags, then `run(train, …)`, then one line from `describe(summary)`."""
+    `--workdir` flags, then `run(train, …)`, then `announce(summary)` (the entry point's result line)."""
     from absl import app, flags
     from ml_collections import config_flags
 
@@ -79,7 +79,7 @@ def main(train: Callable, describe: Callable[[dict], str]) -> None:
     def entry(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        print(describe(run(train, config.value, workdir.value)))
+        announce(run(train, config.value, workdir.value))
 
     sys.argv = resolve_config_flag(sys.argv)
     app.run(entry)

@@ -87,3 +87,38 @@ def nsynth_denoise(arg, noise: str) -> ConfigDict:
     objective = dict(name="denoise", noise=noise, noise_std=0.1, keep_prob=0.5)
     config, _ = nsynth_pretraining(arg, objective)
     return config
+
+
+def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> ConfigDict:
+    """A `python -m finetune` config: task `dataset`, `mode` features | frozen | finetune."""
+    config = runtime(batch_size=batch_size)
+    config.mode = mode
+    # --encoder sets encoder.source: a pretraining work directory or random:NAME; empty → random:<name>
+    config.encoder = dict(name="vggish", source="")
+    config.data = ConfigDict(
+        dict(
+            dataset=dataset,
+            root="",  # or $OPENMIC_DIR / $IRMAS_DIR; empty and unset → the embedded stand-in
+            require_real=False,
+            valid_fraction=0.1,  # of the training data, fixed seed (IRMAS: by recording)
+            max_bad_fraction=0.01,
+            embedding_cache="",  # frozen mode; empty → $OVERTONE_CACHE/embeddings
+            workers=2,
+            prefetch=4,
+            embedded=embedded,
+        )
+    )
+    # embeddings every patch_hop_seconds; the head sees windows of window_patches of them
+    config.protocol = dict(patch_hop_seconds=0.96, window_patches=10, scale="none")
+    config.evaluation = dict(threshold="0.5")  # a number, or "validation"
+    config.model = dict(name="attention", hidden=128, layers=3, dropout=0.6)
+    return config
+
+
+def irmas(mode: str, *, batch_size: int) -> ConfigDict:
+    """IRMAS downstream: validation = 15 % of the training recordings, threshold chosen on it."""
+    config = downstream("irmas", mode, batch_size=batch_size,
+                        embedded=dict(cache_dir="", recordings=4, test_excerpts=36))  # fmt: skip
+    config.data.valid_fraction = 0.15
+    config.evaluation.threshold = "validation"
+    return config

@@ -114,16 +114,24 @@ def ensure_corpus(
 
 
 def render_once(root: Path, *, done, render) -> Path:
-    """`root` if `done(root)`; else `render` into a temporary sibling, renamed to `root` when
-    complete — an interrupted render is redone, never half-used."""
+    """`root` if `done(root)`; else `render` into a temporary sibling of this process's own,
+    renamed to `root` when complete — an interrupted render is redone, never half-used, and
+    processes rendering the same corpus at once (parallel tests, several hosts) keep the
+    first one finished."""
     if done(root):
         return root
-    partial = root.parent / f".{root.name}.partial"
+    partial = root.parent / f".{root.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     log.info("rendering the embedded corpus %s (once)", root)
     render(partial)
-    shutil.rmtree(root, ignore_errors=True)
-    partial.rename(root)
+    if not done(root):
+        shutil.rmtree(root, ignore_errors=True)  # an unfinished leftover of an older layout
+        try:
+            partial.rename(root)
+        except OSError:
+            if not done(root):
+                raise
+    shutil.rmtree(partial, ignore_errors=True)
     return root
 
 
@@ -212,3 +220,41 @@ def describe(wave: np.ndarray, program: int) -> list[int]:
         "percussive": envelope.argmax() < 3 and envelope[25] < 0.5 * envelope.max(),
     }
     return [int(flags.get(q, False)) for q in QUALITIES]
+
+
+def render_ensemble(
+    synth, sfid: int, rng: np.random.Generator, parts: list[dict], *, seconds: float, sample_rate: int, grid: int
+) -> np.ndarray:
+    """Several instruments playing at once → (samples, 2) stereo float32.
+
+    Time runs on a grid of `grid` samples. A melodic part is `dict(programs=(GM …), register=(low,
+    high), velocity=(low, high))`: one of its programs plays random notes of the register, each
+    2–8 grid steps long, back to back. A drum part is `dict(drum_keys=(…), period=k)`: one of its
+    keys on the GM drum kit every k steps from a random phase. `synth` must run at `sample_rate`.
+    """
+    steps = int(seconds * sample_rate) // grid
+    events: dict[int, list[tuple]] = {}  # step → [(on?, channel, key, velocity)]
+    for channel, part in enumerate(parts):
+        if "drum_keys" in part:
+            synth.program_select(9, sfid, 128, 0, is_drums=True)
+            period = part["period"]
+            for t in range(int(rng.integers(0, period)), steps, period):
+                events.setdefault(t, []).append((True, 9, int(rng.choice(part["drum_keys"])), 100))
+            continue
+        synth.program_select(channel, sfid, 0, int(rng.choice(part["programs"])))
+        low, high = part.get("register", (48, 84))
+        quiet, loud = part.get("velocity", (60, 120))
+        t = 0
+        while t < steps:
+            length, key = int(rng.integers(2, 9)), int(rng.integers(low, high + 1))
+            events.setdefault(t, []).append((True, channel, key, int(rng.integers(quiet, loud))))
+            events.setdefault(min(t + length, steps), []).append((False, channel, key, 0))
+            t += length
+    pieces = []
+    for t in range(steps):
+        for on, channel, key, velocity in sorted(events.get(t, []), key=lambda e: e[0]):
+            synth.noteon(channel, key, velocity) if on else synth.noteoff(channel, key)
+        pieces.append(bytes(synth.generate(grid)))
+    synth.sounds_off()
+    synth.generate(sample_rate // 5)  # flush voices so the next clip starts from silence
+    return np.frombuffer(b"".join(pieces), dtype=np.float32).reshape(-1, 2)

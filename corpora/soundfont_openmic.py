@@ -80,32 +80,13 @@ def render(root: Path, *, clips: int, test_fraction: float, seed: int = 0) -> No
 
 
 def render_mixture(synth, sfid: int, rng: np.random.Generator, present: list[str]) -> np.ndarray:
-    steps = SECONDS * soundfont.SAMPLE_RATE // STEP
-    events: dict[int, list[tuple]] = {}  # step → [(on?, channel, key, velocity)]
-    for channel, name in enumerate(present):
-        if name in DRUM_KEYS:
-            channel = 9
-            synth.program_select(9, sfid, 128, 0, is_drums=True)
-            period = 4 if name == "drums" else 16
-            for t in range(int(rng.integers(0, period)), steps, period):
-                events.setdefault(t, []).append((True, 9, int(rng.choice(DRUM_KEYS[name])), 100))
-            continue
-        synth.program_select(channel, sfid, 0, int(rng.choice(PROGRAMS[name])))
-        low, high = REGISTERS.get(name, (48, 84))
-        t = 0
-        while t < steps:
-            length, key = int(rng.integers(2, 9)), int(rng.integers(low, high + 1))
-            events.setdefault(t, []).append((True, channel, key, int(rng.integers(60, 120))))
-            events.setdefault(min(t + length, steps), []).append((False, channel, key, 0))
-            t += length
-    pieces = []
-    for t in range(steps):
-        for on, channel, key, velocity in sorted(events.get(t, []), key=lambda e: e[0]):
-            synth.noteon(channel, key, velocity) if on else synth.noteoff(channel, key)
-        pieces.append(bytes(synth.generate(STEP)))
-    synth.sounds_off()
-    synth.generate(soundfont.SAMPLE_RATE // 5)
-    stereo = np.frombuffer(b"".join(pieces), dtype=np.float32).reshape(-1, 2)
+    parts = [
+        dict(drum_keys=DRUM_KEYS[name], period=4 if name == "drums" else 16) if name in DRUM_KEYS
+        else dict(programs=PROGRAMS[name], register=REGISTERS.get(name, (48, 84)))
+        for name in present
+    ]  # fmt: skip
+    stereo = soundfont.render_ensemble(synth, sfid, rng, parts, seconds=SECONDS, sample_rate=soundfont.SAMPLE_RATE,
+                                       grid=STEP)  # fmt: skip
     return np.clip(stereo.mean(axis=1), -1.0, 1.0)
 
 

@@ -1,8 +1,9 @@
-"""`python -m finetune --config=NAME`: downstream instrument recognition on the shared loop.
+"""`python -m finetune --config=NAME [--encoder=RUN|random:NAME]`: downstream instrument recognition.
 
-Built: `openmic_attention` — Gururani et al.'s attention classifier (`finetune.attention`)
-on OpenMIC-2018's shipped features, with partial-label metrics equal to scikit-learn's
-(`finetune.metrics`) and reports (`finetune.report`). Not built yet (the downstream issue):
-frozen or fine-tuned encoders on audio with an embedding cache, IRMAS and its evaluation
-protocol, threshold selection on validation, `finetune.compare`.
+Tasks (`finetune.tasks`: OpenMIC-2018, IRMAS), heads (`finetune.heads`: Gururani et al.'s
+attention classifier, a linear layer), three modes on the shared loop (`finetune.train`:
+shipped features, frozen encoder through the embedding cache, end-to-end fine-tuning), the
+evaluation protocol (`finetune.protocol`: windows, averaged scores, thresholds chosen on
+validation), metrics equal to scikit-learn's (`finetune.metrics`), reports
+(`finetune.report`) and `python -m finetune.compare` for several runs.
 """

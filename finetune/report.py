@@ -1,4 +1,8 @@
-"""Evaluation reports: metrics.json, a Markdown table, and per-class F1 bars (PNG)."""
+"""Evaluation reports: metrics.json, a Markdown table, per-class F1 bars and confusion matrices.
+
+Input is `finetune.protocol.evaluate`'s result: the threshold and how it was chosen, one
+metrics dict per split, and the labelled extras (the test-optimised threshold).
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,48 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 HEADLINE = ("f1_micro", "f1_macro", "openmic_f1", "precision_macro", "recall_macro", "lrap", "map")
+SPLITS = ("valid", "test")
 
 
-def write_report(folder: str | Path, results: dict[str, dict], *, title: str) -> None:
-    """`results`: split name → multilabel_metrics(...) output."""
+def write_report(folder: str | Path, results: dict, *, title: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(results, indent=2))
-    lines = [f"# {title}", "", "| split | " + " | ".join(HEADLINE) + " |", "|---" * (len(HEADLINE) + 1) + "|"]
-    for split, metrics in results.items():
-        lines.append(f"| {split} | " + " | ".join(f"{metrics[k]:.3f}" for k in HEADLINE) + " |")
-    last = list(results)[-1]
-    lines += ["", f"Per class ({last}, threshold 0.5):", "", "| class | precision | recall | F1 | support |",
-              "|---|---|---|---|---|"]  # fmt: skip
+    splits = [s for s in SPLITS if s in results]
+    threshold = results["threshold"]
+    how = "chosen on validation" if threshold["chosen_on"] == "valid" else "fixed"
+    lines = [f"# {title}", "", f"Decision threshold {threshold['value']:.2f} ({how}).", "",
+             "| split | " + " | ".join(HEADLINE) + " |", "|---" * (len(HEADLINE) + 1) + "|"]  # fmt: skip
+    rows = [(s, results[s]) for s in splits]
+    for name, extra in results.get("extra", {}).items():
+        rows.append((f"{name} (threshold {extra['threshold']:.2f})*", extra))
+    for name, metrics in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.3f}" for k in HEADLINE) + " |")
+    for extra in results.get("extra", {}).values():
+        lines.append(f"\n\\* {extra['note']}.")
+    last = splits[-1]
+    lines += ["", f"Per class ({last}):", "", "| class | precision | recall | F1 | AP | support |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for name, row in results[last]["per_class"].items():
-        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                     f"{row['average_precision']:.3f} | {row['support']} |")  # fmt: skip
+    for split in splits:
+        if "single_label" in results[split]:
+            single = results[split]["single_label"]
+            lines += ["", f"Single-label ({split}, top-1 of the scores): accuracy {single['accuracy']:.3f}, "
+                      f"macro F1 {single['f1_macro']:.3f}; confusion matrix in confusion_{split}.png."]  # fmt: skip
+            _confusion_figure(folder / f"confusion_{split}.png", single, f"{title} — {split}")
     lines += ["", "`openmic_f1` is the per-instrument macro F1 over negative and positive classes that "
               "Gururani et al. and Taenzer et al. report; `f1_macro` is the multi-label macro F1."]  # fmt: skip
     (folder / "report.md").write_text("\n".join(lines) + "\n")
-    names = list(results[last]["per_class"])
+    _per_class_figure(folder / "per_class_f1.png", {s: results[s] for s in splits}, title, threshold["value"])
+
+
+def _per_class_figure(path: Path, results: dict[str, dict], title: str, threshold: float) -> None:
+    names = list(next(iter(results.values()))["per_class"])
     figure, axes = plt.subplots(figsize=(max(6, 0.45 * len(names)), 3.5))
     width = 0.8 / len(results)
     for i, (split, metrics) in enumerate(results.items()):
@@ -37,9 +62,28 @@ def write_report(folder: str | Path, results: dict[str, dict], *, title: str) ->
         axes.bar([x + i * width for x in range(len(names))], values, width=width, label=split)
     axes.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(names))], names, rotation=60, ha="right")
     axes.set_ylim(0, 1)
-    axes.set_ylabel("F1 (threshold 0.5)")
-    axes.set_title(title)
+    axes.set_ylabel(f"F1 (threshold {threshold:.2f})")
+    axes.set_title(title, fontsize=9)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(folder / "per_class_f1.png", dpi=120)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _confusion_figure(path: Path, single: dict, title: str) -> None:
+    names = list(single["per_class"])
+    matrix = np.asarray(single["confusion_matrix"])
+    figure, axes = plt.subplots(figsize=(1.5 + 0.45 * len(names), 1.2 + 0.45 * len(names)))
+    axes.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                      color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
+    axes.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -1,16 +1,23 @@
-"""Downstream training on the shared loop: the attention classifier on OpenMIC-2018 features.
+"""Downstream training on the shared loop, in three modes (`config.mode`):
 
-`finetune_and_evaluate` reads OpenMIC-2018 (or the embedded stand-in), trains Gururani et
-al.'s attention classifier on the shipped (N, 10, 128) features scaled to [0, 1] with the
-masked binary cross-entropy, keeps the checkpoint with the best validation loss, and writes a
-report (metrics.json, report.md, per_class_f1.png) for validation and test at threshold 0.5.
+* `features` — OpenMIC-2018's shipped VGGish features (scaled to [0, 1]) feed the head: no
+  audio, no encoder (Gururani et al.).
+* `frozen` — a pretrained (or random) encoder embeds every clip once, into the on-disk
+  embedding cache (`finetune.embedding_cache`); the head trains on the cached sequences.
+* `finetune` — encoder and head train end to end on audio crops of `window_patches` patches
+  (Zhong et al.: 1-s slices, BCE), the encoder at `optimizer.encoder_lr_scale` × the rate.
+
+In every mode the head sees windows of `protocol.window_patches` consecutive embeddings
+(one every `protocol.patch_hop_seconds`): a random window per training step, the centre one
+for the validation loss, and at evaluation the mean over all windows (`finetune.protocol`).
+The loss is binary cross-entropy over observed labels only; the checkpoint with the best
+validation loss is evaluated and reported (metrics.json, report.md, figures).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import jax
@@ -18,79 +25,205 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from corpora.openmic import read_openmic
+import encoders
+from corpora.audio import AudioError, BadFileLog, load_audio
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
-from finetune.attention import AttentionClassifier, masked_bce
-from finetune.metrics import multilabel_metrics
+from corpora.soundfont import default_cache_dir
+from encoders.embedding import embed_sequences, with_patch_hop
+from encoders.pretrained import load_encoder
+from finetune import embedding_cache, protocol
+from finetune.attention import masked_bce
+from finetune.heads import build_head
 from finetune.report import write_report
+from finetune.tasks import ClipSet, load_task
 from runtime import cli
 from runtime.loop import Data, fit
 
 log = logging.getLogger(__name__)
+MODES = ("features", "frozen", "finetune")
 
 
 class Head(nnx.Module):
-    def __init__(self, classifier: nnx.Module):
-        self.classifier = classifier
+    """A classifier head on embedding sequences (modes `features` and `frozen`)."""
+
+    def __init__(self, head: nnx.Module):
+        self.head = head
+
+    def __call__(self, x, *, key=None, train=False):
+        return self.head(x, key=key, train=train)
 
 
-def locate_openmic(data) -> tuple[Path, bool]:
-    root = data.root or os.environ.get("OPENMIC_DIR", "")
-    if root:
-        return Path(root), False
-    if data.require_real:
-        raise FileNotFoundError("no OpenMIC-2018 given: set --config.data.root or OPENMIC_DIR")
-    from corpora.soundfont_openmic import ensure_openmic_corpus
+class EncoderWithHead(nnx.Module):
+    """Encoder and head trained together on waveforms (mode `finetune`)."""
 
-    root = ensure_openmic_corpus(data.embedded.cache_dir or None, clips=data.embedded.clips)
-    log.warning("No OpenMIC-2018 given: using the EMBEDDED SoundFont stand-in in %s (features are "
-                "log-mel statistics, not AudioSet VGGish embeddings; for trying the toolkit only)", root)  # fmt: skip
-    return root, True
+    def __init__(self, encoder: nnx.Module, head: nnx.Module, frontend):
+        self.encoder, self.head, self.frontend = encoder, head, frontend
+
+    def __call__(self, x, *, key=None, train=False):
+        return self.head(encoders.encode_clips(self.encoder, self.frontend, x), key=key, train=train)
 
 
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     workdir = cli.prepare_workdir(workdir, config)
-    root, embedded = locate_openmic(config.data)
-    dataset = read_openmic(root, valid_fraction=config.data.valid_fraction, seed=config.seed)
-    features = dataset.features.astype(np.float32) / 255.0
+    if config.mode not in MODES:
+        raise ValueError(f"unknown mode {config.mode!r}; valid: {MODES}")
+    if config.protocol.scale not in ("none", "minmax"):
+        raise ValueError(f"protocol.scale must be 'none' or 'minmax', got {config.protocol.scale!r}")
+    clips = load_task(config.data, config.seed)
+    bad_log = BadFileLog(config.data.max_bad_fraction)
+    size = config.protocol.window_patches
+    info: dict = {"mode": config.mode}
+    if config.mode == "finetune":
+        model, load, score = _finetune_setup(config, clips, bad_log, info)
+    else:
+        model, load, score = _head_setup(config, clips, bad_log, workdir, info)
 
-    def load(row: int, rng) -> dict[str, np.ndarray]:
-        del rng  # features are fixed: no crops
-        return {"x": features[row], "y": dataset.targets[row], "observed": dataset.observed[row].astype(np.float32),
-                "weight": np.float32(1.0)}  # fmt: skip
-
-    m = config.model
-    model = Head(AttentionClassifier(len(dataset.classes), features=features.shape[-1], hidden=m.hidden,
-                                     layers=m.layers, dropout=m.dropout, rngs=nnx.Rngs(config.seed)))  # fmt: skip
-
-    def loss_fn(model: Head, batch, key, train: bool):
-        probabilities = model.classifier(batch["x"], key=key, train=train)
+    def loss_fn(model, batch, key, train: bool):
+        probabilities = model(batch["x"], key=key, train=train)
         return masked_bce(probabilities, batch["y"], batch["observed"] * batch["weight"][:, None]), {}
 
     shared = dict(batch_size=config.train.batch_size, workers=config.data.workers, prefetch=config.data.prefetch,
                   process_index=jax.process_index(), process_count=jax.process_count())  # fmt: skip
-    rows = {name: list(indices) for name, indices in dataset.splits.items()}
+    rows = {split: list(range(len(paths))) for split, paths in clips.paths.items()}
 
-    def report(model: Head) -> dict:
-        predict = nnx.jit(lambda model, x: model.classifier(x))
-        results = {}
-        for split in ("valid", "test"):
-            index = dataset.splits[split]
-            scores = np.concatenate([np.asarray(predict(model, jnp.asarray(features[index[i : i + 512]])))
-                                     for i in range(0, len(index), 512)])  # fmt: skip
-            results[split] = multilabel_metrics(scores, dataset.targets[index], dataset.observed[index],
-                                                class_names=dataset.classes)  # fmt: skip
-        write_report(workdir / "report", results, title=f"OpenMIC-2018 attention classifier ({root.name})")
+    def report(model) -> dict:
+        scores = {split: score(model, split, size) for split in ("valid", "test")}
+        results = protocol.evaluate(scores, clips, _threshold(config.evaluation.threshold))
+        title = f"{clips.name}: {config.mode} {config.model.name} head ({info.get('encoder', 'shipped features')})"
+        write_report(workdir / "report", results, title=title)
         return results
 
     data = Data(
-        train=lambda start: training_batches(rows["train"], load, seed=config.seed, start_step=start, **shared),
+        train=lambda start: training_batches(
+            rows["train"], load("train"), seed=config.seed, start_step=start, **shared
+        ),  # fmt: skip
         steps_per_epoch=steps_per_epoch(len(rows["train"]), config.train.batch_size),
-        validation=lambda: evaluation_batches(rows["valid"], load, **shared),
+        validation=lambda: evaluation_batches(rows["valid"], load("valid"), **shared),
         report=report,
     )
     summary = fit(model, loss_fn, data, config, workdir)
-    summary["data"] = {"root": str(root), "embedded": embedded, **{k: len(v) for k, v in rows.items()}}
+    bad_log.check(final=True)
+    summary["data"] = {"root": str(clips.root), "embedded": clips.embedded, **{k: len(v) for k, v in rows.items()},
+                       "unreadable": bad_log.summary()} | info  # fmt: skip
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _threshold(value: str) -> float | str:
+    return value if value == "validation" else float(value)
+
+
+def _example(x, clips: ClipSet, split: str, row: int, weight: float = 1.0) -> dict[str, np.ndarray]:
+    return {"x": x, "y": clips.targets[split][row], "observed": clips.observed[split][row].astype(np.float32),
+            "weight": np.float32(weight)}  # fmt: skip
+
+
+def _head_setup(config, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
+    """Modes `features` and `frozen`: the head on fixed embedding sequences."""
+    size = config.protocol.window_patches
+    if config.mode == "features":
+        if clips.features is None:
+            raise ValueError(f"mode 'features' needs shipped features; {clips.name} has none (use mode 'frozen')")
+        sequences = {split: list(f.astype(np.float32) / 255.0) for split, f in clips.features.items()}
+    else:
+        sequences = _frozen_sequences(config, clips, bad_log, info)
+        if config.protocol.scale == "minmax":
+            sequences = _minmax(sequences, workdir)
+    width = sequences["train"][0].shape[-1]
+    model = Head(build_head(config.model, len(clips.classes), width, rngs=nnx.Rngs(config.seed)))
+
+    def load(split: str):
+        return window_loader(sequences[split], clips, split, size)
+
+    def score(model: Head, split: str, size: int) -> np.ndarray:
+        predict = nnx.jit(lambda model, x: model(x))
+        return protocol.averaged_scores(lambda x: predict(model, jnp.asarray(x)), sequences[split], size)
+
+    return model, load, score
+
+
+def window_loader(sequences: list[np.ndarray], clips: ClipSet, split: str, size: int):
+    """row, rng → one example: a random window of `size` embeddings (the centre one without rng)."""
+
+    def load_row(row: int, rng) -> dict[str, np.ndarray]:
+        stacked, _ = protocol.windows([sequences[row]], size)
+        pick = int(rng.integers(len(stacked))) if rng is not None else len(stacked) // 2
+        return _example(stacked[pick], clips, split, row)
+
+    return load_row
+
+
+def _frozen_sequences(config, clips: ClipSet, bad_log: BadFileLog, info: dict) -> dict[str, list[np.ndarray]]:
+    loaded = load_encoder(_encoder_source(config), seed=config.seed)
+    loaded.encoder.eval()
+    frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
+    cache_dir = Path(config.data.embedding_cache or default_cache_dir() / "embeddings")
+    sequences, cache = embedding_cache.cached_sequences(loaded.encoder, frontend, loaded.checksum, clips.paths,
+                                                        cache_dir, bad_log)  # fmt: skip
+    info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum, "embedding_cache": cache}
+    for split, items in sequences.items():
+        keep = np.array([s is not None for s in items])
+        if not keep.all():
+            log.warning("%s: %d clip(s) with unreadable audio dropped", split, (~keep).sum())
+            clips.drop(split, keep)
+        sequences[split] = [s for s in items if s is not None]
+    return sequences
+
+
+def _minmax(sequences: dict[str, list[np.ndarray]], workdir: Path) -> dict[str, list[np.ndarray]]:
+    """Scale every dimension to [0, 1] by its range over the training embeddings (Taenzer et al.);
+    other splits are clipped to that range. The range is saved to scaling.npz."""
+    train = np.concatenate(sequences["train"])
+    low, high = train.min(0), train.max(0)
+    span = np.where(high > low, high - low, 1.0)
+    np.savez(workdir / "scaling.npz", low=low, high=high)
+    return {split: [np.clip((s - low) / span, 0.0, 1.0).astype(np.float32) for s in items]
+            for split, items in sequences.items()}  # fmt: skip
+
+
+def _encoder_source(config) -> str:
+    source = config.encoder.source
+    if not source:
+        source = f"random:{config.encoder.name}"
+        log.warning("no --encoder given: using an UNTRAINED %s (%s) — the random-initialisation baseline",
+                    config.encoder.name, source)  # fmt: skip
+    return source
+
+
+def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
+    """Mode `finetune`: encoder + head on audio crops holding `window_patches` patches."""
+    size = config.protocol.window_patches
+    loaded = load_encoder(_encoder_source(config), seed=config.seed)
+    frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
+    info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum}
+    head = build_head(config.model, len(clips.classes), loaded.encoder.embedding_dim, rngs=nnx.Rngs(config.seed))
+    model = EncoderWithHead(loaded.encoder, head, frontend)
+    crop = frontend.samples_for_patches(size)
+
+    def load(split: str):
+        def load_row(row: int, rng) -> dict[str, np.ndarray]:
+            path = clips.paths[split][row]
+            try:
+                wave = load_audio(path, sample_rate=frontend.sample_rate)
+            except AudioError as err:
+                bad_log.skip(path, str(err))
+                return _example(np.zeros(crop, np.float32), clips, split, row, weight=0.0)
+            bad_log.ok()
+            spare = max(0, len(wave) - crop)
+            start = int(rng.integers(spare + 1)) if rng is not None else spare // 2
+            return _example(np.pad(wave[start : start + crop], (0, max(0, crop - len(wave)))), clips, split, row)
+
+        return load_row
+
+    def score(model: EncoderWithHead, split: str, size: int) -> np.ndarray:
+        readable: list[bool] = []
+        waves = embedding_cache.decoded_waves(clips.paths[split], frontend, bad_log, readable, config.data.workers)
+        sequences = list(embed_sequences(model.encoder, frontend, waves))
+        keep = np.array(readable)
+        if not keep.all():
+            clips.drop(split, keep)
+        predict = nnx.jit(lambda head, x: head(x))
+        return protocol.averaged_scores(lambda x: predict(model.head, jnp.asarray(x)), sequences, size)
+
+    return model, load, score

@@ -66,19 +66,32 @@ def run(train: Callable, config, workdir: str | None) -> dict:
         sys.exit(1)
 
 
-def main(train: Callable, announce: Callable[[dict], None]) -> None:
+def main(
+    train: Callable, announce: Callable[[dict], None], shortcuts: dict[str, tuple[str, str]] | None = None
+) -> None:
     """The whole of an entry point: `--config` (name or path, `--config.KEY=VALUE` overrides) and
-    `--workdir` flags, then `run(train, …)`, then `announce(summary)` (the entry point's result line)."""
+    `--workdir` flags, then `run(train, …)`, then `announce(summary)` (the entry point's result line).
+    `shortcuts`: flag name → (config field it sets, help), e.g. --encoder for encoder.source."""
     from absl import app, flags
     from ml_collections import config_flags
 
     config = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
     workdir = flags.DEFINE_string("workdir", None, "work directory (default: runs/<config name>)")
+    extra = {name: (field, flags.DEFINE_string(name, None, text)) for name, (field, text) in (shortcuts or {}).items()}
     flags.mark_flag_as_required("config")
 
     def entry(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        for name, (field, flag) in extra.items():
+            if flag.value is not None:
+                *parents, leaf = field.split(".")
+                section = config.value
+                for parent in parents:
+                    section = section[parent]
+                if leaf not in section:
+                    raise app.UsageError(f"--{name} sets config.{field}, which this config does not have")
+                section[leaf] = flag.value
         announce(run(train, config.value, workdir.value))
 
     sys.argv = resolve_config_flag(sys.argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -21,7 +22,24 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
 
 def build_optimizer(config, total_steps: int) -> optax.GradientTransformation:
     """`adam` adds weight decay to the gradient (PyTorch's Adam(weight_decay=...), as Zhong et al.
-    used); `adamw` decouples it (Loshchilov & Hutter)."""
+    used); `adamw` decouples it (Loshchilov & Hutter). `encoder_lr_scale` (fine-tuning) multiplies
+    the updates of the model's `encoder` subtree, i.e. gives the encoder a lower learning rate."""
+    tx = _base_optimizer(config, total_steps)
+    scale = config.get("encoder_lr_scale", 1.0)
+    if scale == 1.0:
+        return tx
+    by_part = optax.multi_transform({"encoder": optax.scale(scale), "rest": optax.identity()}, _encoder_or_rest)
+    return optax.chain(tx, by_part)
+
+
+def _encoder_or_rest(params):
+    def label(path, _):
+        return "encoder" if getattr(path[0], "key", None) == "encoder" else "rest"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def _base_optimizer(config, total_steps: int) -> optax.GradientTransformation:
     schedule = learning_rate_schedule(config, total_steps)
     decay = config.weight_decay
     if config.name == "adam":

@@ -77,3 +77,26 @@ def test_training_mode_uses_dropout_and_needs_a_key():
     assert a.shape == (2, 5) and not np.allclose(a, b)
     with pytest.raises(ValueError, match=r"\(batch, time, 128\)"):
         model(jnp.zeros((2, 10, 64)))
+
+
+def test_linear_head_is_a_dense_layer_on_the_mean_embedding():
+    from finetune.heads import LinearHead
+
+    head = LinearHead(5, features=8, rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).normal(size=(3, 4, 8)).astype(np.float32)
+    kernel, bias = np.asarray(head.dense.kernel[...]), np.asarray(head.dense.bias[...])
+    expected = 1 / (1 + np.exp(-(x.mean(axis=1) @ kernel + bias)))
+    np.testing.assert_allclose(np.asarray(head(jnp.asarray(x))), expected, rtol=1e-5)
+
+
+def test_heads_registry_refuses_unknown_names_and_options():
+    from ml_collections import ConfigDict
+
+    from finetune.heads import build_head
+
+    head = build_head(ConfigDict(dict(name="attention", hidden=16, layers=1, dropout=0.1)), 4, 128, rngs=nnx.Rngs(0))
+    assert isinstance(head, AttentionClassifier) and head.cla.out_features == 4
+    with pytest.raises(KeyError, match="unknown head model.name='gru'"):
+        build_head(ConfigDict(dict(name="gru")), 4, 128, rngs=nnx.Rngs(0))
+    with pytest.raises(KeyError, match=r"has no option\(s\) \['hidden'\]"):
+        build_head(ConfigDict(dict(name="linear", hidden=3)), 4, 128, rngs=nnx.Rngs(0))

@@ -4,13 +4,16 @@ import importlib
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 from flax import nnx
 
 import configs
 from configs import parse_arg
 from corpora.nsynth import FAMILIES
-from finetune.attention import AttentionClassifier
+from finetune.heads import build_head
+from finetune.train import MODES
 from pretrain import build_model
 from runtime import cli
 
@@ -23,6 +26,9 @@ VARIANTS = {
     "nsynth_textual": ["", "encoder=compact"],
     "freesound_align": ["", "encoder=compact"],
     "openmic_attention": [""],
+    "openmic_attention_encoder": [""],
+    "irmas_attention": [""],
+    "irmas_finetune": [""],
 }
 
 
@@ -37,9 +43,10 @@ def test_config_loads_and_builds(name, arg):
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
         assert model.encoder.embedding_dim == 128
     else:  # downstream
-        m = config.model
-        head = nnx.eval_shape(lambda: AttentionClassifier(20, hidden=m.hidden, layers=m.layers, rngs=nnx.Rngs(0)))
-        assert head.att.out_features == 20
+        x = jnp.zeros((2, config.protocol.window_patches, 128))
+        out = jax.eval_shape(lambda: build_head(config.model, 20, 128, rngs=nnx.Rngs(0))(x))
+        assert out.shape == (2, 20)
+        assert config.mode in MODES and config.protocol.scale in ("none", "minmax")
     assert config.train.batch_size > 0 and config.optimizer.learning_rate > 0
 
 

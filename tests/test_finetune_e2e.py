@@ -30,3 +30,73 @@ def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path
     assert "| test |" in (report / "report.md").read_text()
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["report"]["test"]["f1_micro"] == metrics["test"]["f1_micro"]
+
+
+def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={workdir}",
+               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+TINY_IRMAS = ("--config.data.embedded.recordings=3", "--config.data.embedded.test_excerpts=12")
+
+
+def check_report(workdir, *, single_label: bool) -> dict:
+    report = workdir / "report"
+    metrics = json.loads((report / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        for key in ("f1_micro", "f1_macro", "openmic_f1", "lrap", "map"):
+            assert 0.0 <= metrics[split][key] <= 1.0, (split, key)
+    assert (report / "per_class_f1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report / "confusion_valid.png").is_file() == single_label
+    losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
+    assert all(np.isfinite(losses))
+    return metrics
+
+
+def test_frozen_encoder_on_openmic_audio_reuses_its_embedding_cache(subprocess_env, tmp_path):
+    args = ("--encoder=random:compact", "--config.data.embedded.clips=80", "--config.train.num_epochs=4",
+            f"--config.data.embedding_cache={tmp_path / 'cache'}")  # fmt: skip
+    finetune(tmp_path / "a", "openmic_attention_encoder", *args, env=subprocess_env)
+    finetune(tmp_path / "b", "openmic_attention_encoder", *args, env=subprocess_env)
+    first, second = (json.loads((tmp_path / r / "summary.json").read_text())["data"] for r in "ab")
+    assert first["embedding_cache"]["reused"] is False and second["embedding_cache"]["reused"] is True
+    assert first["embedding_cache"]["path"] == second["embedding_cache"]["path"]
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    a, b = (check_report(tmp_path / r, single_label=False) for r in "ab")
+    assert a["test"] == b["test"]  # same cache, same seed: the same numbers
+    scaling = np.load(tmp_path / "a" / "scaling.npz")
+    assert scaling["low"].shape == (128,) and (scaling["high"] >= scaling["low"]).all()
+
+
+def test_irmas_attention_chooses_its_threshold_on_validation(subprocess_env, tmp_path):
+    result = finetune(tmp_path, "irmas_attention", "--encoder=random:compact", "--config.train.num_epochs=15",
+                      *TINY_IRMAS, env=subprocess_env)  # fmt: skip
+    assert "EMBEDDED" in result.stderr and "valid)" in result.stdout
+    metrics = check_report(tmp_path, single_label=True)
+    assert metrics["threshold"]["chosen_on"] == "valid"
+    assert 0.0 <= metrics["valid"]["single_label"]["accuracy"] <= 1.0
+    assert "optimistic" in metrics["extra"]["test_optimistic"]["note"]
+    assert "test_optimistic" in (tmp_path / "report" / "report.md").read_text()
+    losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+
+
+def test_irmas_finetune_starts_from_a_pretraining_run(subprocess_env, tmp_path):
+    from encoders.pretrained import load_encoder
+
+    run = tmp_path / "pretrain"
+    command = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup:encoder=compact", f"--workdir={run}",
+               "--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)",
+               "--config.train.batch_size=16", "--config.train.num_steps=3",
+               "--config.train.eval_every_steps=3"]  # fmt: skip
+    assert subprocess.run(command, env=subprocess_env, capture_output=True, timeout=600).returncode == 0
+    workdir = tmp_path / "finetune"
+    finetune(workdir, "irmas_finetune", f"--encoder={run}", "--config.train.num_epochs=3", *TINY_IRMAS,
+             env=subprocess_env)  # fmt: skip
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["data"]["encoder"] == str(run)
+    assert summary["data"]["encoder_checksum"] == load_encoder(str(run)).checksum
+    check_report(workdir, single_label=True)

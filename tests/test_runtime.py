@@ -29,6 +29,25 @@ def test_adam_with_weight_decay_is_pytorch_style_l2():
     np.testing.assert_allclose(updates, -1e-3 * m_hat / (np.sqrt(v_hat) + 1e-8), rtol=1e-5)
 
 
+def test_encoder_learns_at_a_scaled_rate_when_fine_tuning():
+    from flax import nnx
+
+    class Model(nnx.Module):
+        def __init__(self):
+            self.encoder = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+            self.head = nnx.Linear(2, 1, rngs=nnx.Rngs(1))
+
+    params = nnx.state(Model(), nnx.Param)
+    grads = jax.tree.map(lambda x: jnp.full_like(x, 0.3), params)
+    plain, scaled = build_optimizer(opt_config(), 10), build_optimizer(opt_config(encoder_lr_scale=0.1), 10)
+    reference, _ = plain.update(grads, plain.init(params), params)
+    updates, _ = scaled.update(grads, scaled.init(params), params)
+    for part, factor in (("encoder", 0.1), ("head", 1.0)):
+        for got, want in zip(jax.tree.leaves(updates[part]), jax.tree.leaves(reference[part]), strict=True):
+            np.testing.assert_allclose(got, factor * np.asarray(want), rtol=1e-6)
+            assert np.abs(np.asarray(want)).min() > 0
+
+
 def test_cosine_schedule_with_warmup():
     schedule = learning_rate_schedule(opt_config(schedule="cosine", warmup_steps=10), total_steps=110)
     assert float(schedule(0)) == 0.0

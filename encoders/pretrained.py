@@ -1,0 +1,113 @@
+"""Encoders for downstream use: from a pretraining run's work directory, or untrained.
+
+    load_encoder("runs/nsynth_mixup")   # the run's best checkpoint (else its latest)
+    load_encoder("random:vggish")       # the untrained baseline every table needs
+
+Only the encoder's variables are read from the orbax checkpoint (a partial restore: the
+objective's heads and the optimizer state stay on disk). The front-end and encoder settings
+come from the run's `config.json`, so an encoder is always paired with the front-end it was
+trained on. `checksum` is a SHA-256 over the variables' names, shapes, dtypes and bytes: it
+identifies the weights (the embedding cache is keyed on it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
+from ml_collections import ConfigDict
+
+from encoders import ENCODERS, build_encoder
+from encoders.frontend import LogMel, build_frontend
+
+
+class EncoderSourceError(ValueError):
+    """An --encoder that is neither a pretraining run nor random:NAME, or an unreadable one."""
+
+
+@dataclasses.dataclass
+class LoadedEncoder:
+    encoder: nnx.Module
+    frontend: LogMel
+    encoder_config: dict
+    checksum: str
+    source: str  # what the user passed, for reports
+
+
+def load_encoder(source: str, *, seed: int = 0) -> LoadedEncoder:
+    if source.startswith("random:"):
+        name = source.split(":", 1)[1]
+        if name not in ENCODERS:
+            raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+        encoder = build_encoder(dict(name=name), rngs=nnx.Rngs(seed))
+        return LoadedEncoder(encoder, LogMel(), dict(name=name), checksum(encoder) + f"-seed{seed}", source)
+    return _from_run(Path(source).expanduser(), source)
+
+
+def _from_run(run: Path, source: str) -> LoadedEncoder:
+    config_path = run / "config.json"
+    if not config_path.is_file():
+        raise EncoderSourceError(
+            f"--encoder={source}: {config_path} not found; expected a pretraining work directory "
+            "(config.json + best/ or checkpoints/) or random:NAME"
+        )
+    config = ConfigDict(json.loads(config_path.read_text()))
+    if "encoder" not in config:
+        raise EncoderSourceError(f"{config_path} has no 'encoder' section: not a pretraining run")
+    encoder = build_encoder(config.encoder, rngs=nnx.Rngs(0))
+    frontend = build_frontend(config.get("frontend", {}))
+    step_dir = _checkpoint_dir(run)
+    template = nnx.to_pure_dict(nnx.state(encoder))
+    wrapped = {"0": {"encoder": _wrap(template)}}  # how the loop saves (model, optimizer) state
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), wrapped)
+    try:
+        restored = ocp.PyTreeCheckpointer().restore(
+            step_dir / "state",
+            args=ocp.args.PyTreeRestore(
+                item=abstract,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                partial_restore=True,
+            ),
+        )
+    except Exception as err:  # noqa: BLE001 - orbax raises many types; name the checkpoint
+        raise EncoderSourceError(f"cannot read the encoder from checkpoint {step_dir}: {err}") from err
+    state = nnx.state(encoder)
+    nnx.replace_by_pure_dict(state, _unwrap(restored["0"]["encoder"]))
+    nnx.update(encoder, state)
+    return LoadedEncoder(encoder, frontend, config.encoder.to_dict(), checksum(encoder), source)
+
+
+def _checkpoint_dir(run: Path) -> Path:
+    for kind in ("best", "checkpoints"):
+        finished = [p for p in (run / kind).glob("*") if p.name.isdigit() and (p / "state").is_dir()]
+        steps = sorted((int(p.name) for p in finished), reverse=True)
+        if steps:
+            return run / kind / str(steps[0])
+    raise EncoderSourceError(f"{run} holds no finished checkpoint under best/ or checkpoints/")
+
+
+def _wrap(tree):
+    return {k: _wrap(v) for k, v in tree.items()} if isinstance(tree, dict) else {"value": tree}
+
+
+def _unwrap(tree):
+    if isinstance(tree, dict) and set(tree) == {"value"} and not isinstance(tree["value"], dict):
+        return tree["value"]
+    return {k: _unwrap(v) for k, v in tree.items()}
+
+
+def checksum(module: nnx.Module) -> str:
+    """SHA-256 of every variable (parameters and batch statistics): name, dtype, shape, bytes."""
+    digest = hashlib.sha256()
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(module)))[0]
+    for path, leaf in sorted(flat, key=lambda item: jax.tree_util.keystr(item[0])):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

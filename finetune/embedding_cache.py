@@ -1,0 +1,121 @@
+"""Frozen-encoder embeddings, computed once per (encoder, front-end, data) and cached on disk.
+
+The cache key is a SHA-256 over the encoder's weight checksum, the front-end's parameters,
+the patch hop, and every audio file's path, size and modification time: new weights, a
+different hop or a changed file all make a new entry; the same run twice reuses it. An
+entry is one `.npz` (no pickle) written to a temporary name and renamed when complete, so a
+killed run never leaves a truncated entry behind.
+
+Audio that cannot be decoded is skipped and counted (`BadFileLog`); its clip is dropped from
+the split, and the count is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from corpora.audio import AudioError, BadFileLog, load_audio
+from encoders.embedding import embed_sequences
+from encoders.frontend import LogMel
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+
+
+def cache_key(checksum: str, frontend: LogMel, paths: dict[str, list[Path]]) -> str:
+    files = [
+        (split, str(path), *((s.st_size, s.st_mtime_ns) if (s := _stat(path)) else (-1, -1)))
+        for split, items in sorted(paths.items())
+        for path in items
+    ]
+    blob = json.dumps([VERSION, checksum, dataclasses.asdict(frontend), files])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def sequences(
+    encoder, frontend: LogMel, paths: dict[str, list[Path]], bad_log: BadFileLog, *, workers: int = 2
+) -> dict[str, list[np.ndarray | None]]:
+    """split → one (T, D) float32 sequence per path, None where the audio was unreadable."""
+    out = {}
+    for split, items in paths.items():
+        readable: list[bool] = []  # filled as the decoder runs
+        embedded = iter(
+            list(embed_sequences(encoder, frontend, decoded_waves(items, frontend, bad_log, readable, workers)))
+        )
+        out[split] = [next(embedded) if ok else None for ok in readable]
+    return out
+
+
+def decoded_waves(
+    paths, frontend: LogMel, bad_log: BadFileLog, readable: list[bool], workers: int
+) -> Iterator[np.ndarray]:
+    """Waveforms of the readable files, decoded `workers` at a time a bounded way ahead."""
+
+    def load(path):
+        try:
+            return load_audio(path, sample_rate=frontend.sample_rate)
+        except AudioError as err:
+            return err
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for start in range(0, len(paths), 32):
+            for path, wave in zip(paths[start : start + 32], pool.map(load, paths[start : start + 32]), strict=True):
+                if isinstance(wave, AudioError):
+                    bad_log.skip(path, str(wave))
+                    readable.append(False)
+                    continue
+                bad_log.ok()
+                readable.append(True)
+                yield wave
+
+
+def cached_sequences(
+    encoder, frontend: LogMel, checksum: str, paths: dict[str, list[Path]], cache_dir: Path, bad_log: BadFileLog
+) -> tuple[dict[str, list[np.ndarray | None]], dict]:
+    """`sequences(...)` through the on-disk cache; also returns {path, reused} for the run summary."""
+    entry = Path(cache_dir) / f"embeddings-{cache_key(checksum, frontend, paths)[:24]}.npz"
+    if entry.is_file():
+        with np.load(entry, allow_pickle=False) as stored:
+            result = {split: _split_back(stored[f"{split}.embeddings"], stored[f"{split}.lengths"]) for split in paths}
+        log.info("embedding cache hit: %s", entry)
+        return result, {"path": str(entry), "reused": True}
+    result = sequences(encoder, frontend, paths, bad_log)
+    arrays = {}
+    for split, items in result.items():
+        width = next((s.shape[1] for s in items if s is not None), 0)
+        arrays[f"{split}.lengths"] = np.array([-1 if s is None else len(s) for s in items])
+        arrays[f"{split}.embeddings"] = np.concatenate([s for s in items if s is not None] or [np.zeros((0, width))])
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = entry.with_name(f".{entry.name}.{os.getpid()}.partial.npz")
+    np.savez(partial, **arrays)
+    os.replace(partial, entry)
+    log.info("embedding cache written: %s (%.1f MB)", entry, entry.stat().st_size / 1e6)
+    return result, {"path": str(entry), "reused": False}
+
+
+def _split_back(embeddings: np.ndarray, lengths: np.ndarray) -> list[np.ndarray | None]:
+    out, offset = [], 0
+    for length in lengths:
+        if length < 0:
+            out.append(None)
+            continue
+        out.append(embeddings[offset : offset + length])
+        offset += length
+    return out

@@ -1,0 +1,102 @@
+"""Downstream tasks: labelled clips with train / valid / test splits, from disk or embedded.
+
+`TASKS` is the registry (`openmic`, `irmas`); `load_task(config.data)` returns a `ClipSet`:
+audio paths, targets and observed-label masks per split, and (OpenMIC) the shipped VGGish
+features. The dataset root comes from `data.root`, else `$OPENMIC_DIR` / `$IRMAS_DIR`; with
+neither, the embedded SoundFont stand-in is rendered (once) and used, loudly, unless
+`data.require_real`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from corpora.irmas import CLASS_NAMES, read_irmas
+from corpora.openmic import read_openmic
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ClipSet:
+    name: str
+    root: Path
+    embedded: bool
+    classes: list[str]
+    paths: dict[str, list[Path]]  # split → audio files
+    targets: dict[str, np.ndarray]  # split → (N, C) float32 in {0, 1}
+    observed: dict[str, np.ndarray]  # split → (N, C) bool: which labels are known
+    single_label: tuple[str, ...] = ()  # splits whose clips carry exactly one label
+    features: dict[str, np.ndarray] | None = None  # OpenMIC: split → shipped (N, 10, 128) uint8
+
+    def drop(self, split: str, keep: np.ndarray) -> None:
+        """Keep only the rows `keep` (bool) of a split, e.g. after unreadable audio was skipped."""
+        self.paths[split] = [p for p, k in zip(self.paths[split], keep, strict=True) if k]
+        self.targets[split], self.observed[split] = self.targets[split][keep], self.observed[split][keep]
+        if self.features is not None:
+            self.features[split] = self.features[split][keep]
+
+
+def _root(data, variable: str, render) -> tuple[Path, bool]:
+    root = data.root or os.environ.get(variable, "")
+    if root:
+        return Path(root).expanduser(), False
+    if data.require_real:
+        raise FileNotFoundError(f"no dataset given: set --config.data.root or {variable}")
+    root = render()
+    log.warning("No dataset given (data.root / %s): using the EMBEDDED SoundFont stand-in in %s — "
+                "for trying the toolkit only, its numbers say nothing about the real task", variable, root)  # fmt: skip
+    return root, True
+
+
+def load_openmic(data, seed: int) -> ClipSet:
+    from corpora.soundfont_openmic import ensure_openmic_corpus
+
+    root, embedded = _root(data, "OPENMIC_DIR", lambda: ensure_openmic_corpus(
+        data.embedded.cache_dir or None, clips=data.embedded.clips))  # fmt: skip
+    dataset = read_openmic(root, valid_fraction=data.valid_fraction, seed=seed)
+    rows = dataset.splits
+    return ClipSet(
+        name="openmic",
+        root=root,
+        embedded=embedded,
+        classes=list(dataset.classes),
+        paths={s: [dataset.audio_path(k) for k in dataset.keys[r]] for s, r in rows.items()},
+        targets={s: dataset.targets[r] for s, r in rows.items()},
+        observed={s: dataset.observed[r] for s, r in rows.items()},
+        features={s: dataset.features[r] for s, r in rows.items()},
+    )
+
+
+def load_irmas(data, seed: int) -> ClipSet:
+    from corpora.soundfont_irmas import ensure_irmas_corpus
+
+    root, embedded = _root(data, "IRMAS_DIR", lambda: ensure_irmas_corpus(
+        data.embedded.cache_dir or None, recordings=data.embedded.recordings,
+        test_excerpts=data.embedded.test_excerpts))  # fmt: skip
+    dataset = read_irmas(root, valid_fraction=data.valid_fraction, seed=seed)
+    targets = {s: dataset.targets(s) for s in dataset.splits}
+    return ClipSet(
+        name="irmas",
+        root=root,
+        embedded=embedded,
+        classes=[CLASS_NAMES[c] for c in dataset.classes],
+        paths={s: [e.path for e in excerpts] for s, excerpts in dataset.splits.items()},
+        targets=targets,
+        observed={s: np.ones_like(t, bool) for s, t in targets.items()},
+        single_label=("train", "valid"),
+    )
+
+
+TASKS = {"openmic": load_openmic, "irmas": load_irmas}
+
+
+def load_task(data, seed: int) -> ClipSet:
+    if data.dataset not in TASKS:
+        raise KeyError(f"unknown downstream dataset {data.dataset!r}; registered: {sorted(TASKS)}")
+    return TASKS[data.dataset](data, seed)

@@ -1,0 +1,44 @@
+"""finetune.compare: grouping by everything but the seed, mean ± std, files written."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from finetune.compare import compare
+from finetune.report import HEADLINE
+
+
+def fake_run(folder, *, seed: int, lr: float, f1: float):
+    (folder / "report").mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": seed, "optimizer": {"learning_rate": lr}}))
+    metrics = {name: f1 + 0.01 * i for i, name in enumerate(HEADLINE)}
+    (folder / "report" / "metrics.json").write_text(json.dumps({"threshold": {}, "test": metrics, "valid": metrics}))
+    return folder
+
+
+def test_runs_that_differ_only_in_seed_are_averaged(tmp_path):
+    runs = [fake_run(tmp_path / f"a{s}", seed=s, lr=1e-3, f1=f) for s, f in ((0, 0.5), (1, 0.6), (2, 0.7))]
+    runs.append(fake_run(tmp_path / "b", seed=0, lr=1e-4, f1=0.4))
+    rows = compare(runs)
+    assert [r["label"] for r in rows] == ["optimizer.learning_rate=0.001", "optimizer.learning_rate=0.0001"]
+    micro = rows[0]["metrics"]["f1_micro"]
+    assert micro["mean"] == pytest.approx(0.6) and micro["std"] == pytest.approx(np.std([0.5, 0.6, 0.7], ddof=1))
+    assert rows[1]["metrics"]["f1_micro"] == {"mean": 0.4, "std": None, "values": [0.4]}
+
+
+def test_cli_writes_table_and_figure(tmp_path):
+    runs = [str(fake_run(tmp_path / f"r{s}", seed=s, lr=1e-3, f1=0.5 + s / 10)) for s in range(2)]
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "finetune.compare", *runs, f"--out={out}"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "0.550 ± 0.071" in result.stdout
+    assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG" and (out / "compare.md").is_file()
+
+
+def test_a_run_without_a_report_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a finished `python -m finetune` run"):
+        compare([tmp_path])

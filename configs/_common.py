@@ -60,6 +60,7 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config.data = nsynth_data()
     config.encoder = dict(name=values["encoder"])
     config.objective = objective
+    config.export = True  # write the encoder bundle to WORKDIR/export at the end (python -m encoders.export)
     return config, values
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,32 @@ def load_audio(
     if num_samples is not None:
         wave = fit_length(wave, num_samples)
     return wave
+
+
+def decode_many(
+    paths: Sequence[str | Path], sample_rate: int, bad_log: BadFileLog, readable: list[bool], workers: int = 2
+) -> Iterator[np.ndarray]:
+    """Waveforms of the readable `paths`, in order, decoded by `workers` threads a bounded way
+    ahead; an unreadable file is skipped and counted in `bad_log`. `readable` gets one flag per
+    path as the iteration reaches it."""
+
+    def load(path):
+        try:
+            return load_audio(path, sample_rate=sample_rate)
+        except AudioError as err:
+            return err
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for start in range(0, len(paths), 32):
+            block = paths[start : start + 32]
+            for path, wave in zip(block, pool.map(load, block), strict=True):
+                if isinstance(wave, AudioError):
+                    bad_log.skip(path, str(wave))
+                    readable.append(False)
+                    continue
+                bad_log.ok()
+                readable.append(True)
+                yield wave
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:

@@ -28,8 +28,16 @@ __all__ = [
     "build_frontend",
     "encode_clips",
     "encode_patches",
+    "load",
     "parameter_count",
 ]
+
+
+def load(folder):
+    """An exported encoder bundle (`python -m encoders.export`) with `embed` / `embed_clip`."""
+    from encoders.bundle import load as load_bundle  # late: bundle imports this package
+
+    return load_bundle(folder)
 
 
 def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:

@@ -1,7 +1,8 @@
-"""Encoders for downstream use: from a pretraining run's work directory, or untrained.
+"""Encoders for downstream use: from a pretraining run, an exported bundle, or untrained.
 
-    load_encoder("runs/nsynth_mixup")   # the run's best checkpoint (else its latest)
-    load_encoder("random:vggish")       # the untrained baseline every table needs
+    load_encoder("runs/nsynth_mixup")          # the run's best checkpoint (else its latest)
+    load_encoder("runs/nsynth_mixup/export")   # a bundle (python -m encoders.export)
+    load_encoder("random:vggish")              # the untrained baseline every table needs
 
 Only the encoder's variables are read from the orbax checkpoint (a partial restore: the
 objective's heads and the optimizer state stay on disk). The front-end and encoder settings
@@ -40,17 +41,26 @@ class LoadedEncoder:
     source: str  # what the user passed, for reports
 
 
-def load_encoder(source: str, *, seed: int = 0) -> LoadedEncoder:
+def load_encoder(source: str, *, seed: int = 0, checkpoint: str = "best") -> LoadedEncoder:
+    """`checkpoint` (runs only): best (falling back to latest), latest, or a step number."""
     if source.startswith("random:"):
         name = source.split(":", 1)[1]
         if name not in ENCODERS:
             raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
         encoder = build_encoder(dict(name=name), rngs=nnx.Rngs(seed))
         return LoadedEncoder(encoder, LogMel(), dict(name=name), checksum(encoder) + f"-seed{seed}", source)
-    return _from_run(Path(source).expanduser(), source)
+    path = Path(source).expanduser()
+    if (path / "manifest.json").is_file():
+        from encoders.bundle import load
+
+        bundle = load(path)
+        options = bundle.manifest["encoder"]["options"]
+        config = {"name": bundle.manifest["encoder"]["name"], **options}
+        return LoadedEncoder(bundle.encoder, bundle.frontend, config, checksum(bundle.encoder), source)
+    return _from_run(path, source, checkpoint)
 
 
-def _from_run(run: Path, source: str) -> LoadedEncoder:
+def _from_run(run: Path, source: str, which: str = "best") -> LoadedEncoder:
     config_path = run / "config.json"
     if not config_path.is_file():
         raise EncoderSourceError(
@@ -62,7 +72,7 @@ def _from_run(run: Path, source: str) -> LoadedEncoder:
         raise EncoderSourceError(f"{config_path} has no 'encoder' section: not a pretraining run")
     encoder = build_encoder(config.encoder, rngs=nnx.Rngs(0))
     frontend = build_frontend(config.get("frontend", {}))
-    step_dir = _checkpoint_dir(run)
+    step_dir = checkpoint_dir(run, which)
     template = nnx.to_pure_dict(nnx.state(encoder))
     wrapped = {"0": {"encoder": _wrap(template)}}  # how the loop saves (model, optimizer) state
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), wrapped)
@@ -83,13 +93,18 @@ def _from_run(run: Path, source: str) -> LoadedEncoder:
     return LoadedEncoder(encoder, frontend, config.encoder.to_dict(), checksum(encoder), source)
 
 
-def _checkpoint_dir(run: Path) -> Path:
-    for kind in ("best", "checkpoints"):
+def checkpoint_dir(run: Path, which: str = "best") -> Path:
+    """The step folder of `which`: best (else latest), latest, or a step number (either kind)."""
+    kinds = {"best": ("best", "checkpoints"), "latest": ("checkpoints",)}.get(which, ("checkpoints", "best"))
+    for kind in kinds:
         finished = [p for p in (run / kind).glob("*") if p.name.isdigit() and (p / "state").is_dir()]
-        steps = sorted((int(p.name) for p in finished), reverse=True)
-        if steps:
-            return run / kind / str(steps[0])
-    raise EncoderSourceError(f"{run} holds no finished checkpoint under best/ or checkpoints/")
+        if which.isdigit():
+            finished = [p for p in finished if int(p.name) == int(which)]
+        if finished:
+            return max(finished, key=lambda p: int(p.name))
+    if which not in ("best", "latest") and not which.isdigit():
+        raise EncoderSourceError(f"checkpoint must be best, latest or a step number, got {which!r}")
+    raise EncoderSourceError(f"{run} holds no finished checkpoint {which!r} under best/ or checkpoints/")
 
 
 def _wrap(tree):

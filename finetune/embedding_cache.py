@@ -17,13 +17,11 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from corpora.audio import AudioError, BadFileLog, load_audio
+from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences
 from encoders.frontend import LogMel
 
@@ -57,33 +55,12 @@ def sequences(
     for split, items in paths.items():
         readable: list[bool] = []  # filled as the decoder runs
         embedded = iter(
-            list(embed_sequences(encoder, frontend, decoded_waves(items, frontend, bad_log, readable, workers)))
+            list(
+                embed_sequences(encoder, frontend, decode_many(items, frontend.sample_rate, bad_log, readable, workers))
+            )
         )
         out[split] = [next(embedded) if ok else None for ok in readable]
     return out
-
-
-def decoded_waves(
-    paths, frontend: LogMel, bad_log: BadFileLog, readable: list[bool], workers: int
-) -> Iterator[np.ndarray]:
-    """Waveforms of the readable files, decoded `workers` at a time a bounded way ahead."""
-
-    def load(path):
-        try:
-            return load_audio(path, sample_rate=frontend.sample_rate)
-        except AudioError as err:
-            return err
-
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for start in range(0, len(paths), 32):
-            for path, wave in zip(paths[start : start + 32], pool.map(load, paths[start : start + 32]), strict=True):
-                if isinstance(wave, AudioError):
-                    bad_log.skip(path, str(wave))
-                    readable.append(False)
-                    continue
-                bad_log.ok()
-                readable.append(True)
-                yield wave
 
 
 def cached_sequences(

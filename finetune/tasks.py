@@ -1,6 +1,7 @@
 """Downstream tasks: labelled clips with train / valid / test splits, from disk or embedded.
 
-`TASKS` is the registry (`openmic`, `irmas`); `load_task(config.data)` returns a `ClipSet`:
+`TASKS` is the registry (`openmic`, `irmas`, and for linear probes `nsynth_family`,
+`nsynth_pitch`); `load_task(config.data)` returns a `ClipSet`:
 audio paths, targets and observed-label masks per split, and (OpenMIC) the shipped VGGish
 features. The dataset root comes from `data.root`, else `$OPENMIC_DIR` / `$IRMAS_DIR`; with
 neither, the embedded SoundFont stand-in is rendered (once) and used, loudly, unless
@@ -10,6 +11,7 @@ neither, the embedded SoundFont stand-in is rendered (once) and used, loudly, un
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from pathlib import Path
@@ -93,7 +95,39 @@ def load_irmas(data, seed: int) -> ClipSet:
     )
 
 
-TASKS = {"openmic": load_openmic, "irmas": load_irmas}
+def load_nsynth(data, seed: int, *, target: str) -> ClipSet:
+    """NSynth notes as a single-label task: `target` family (11 classes) or pitch (MIDI 0–127)."""
+    from corpora.audio import BadFileLog
+    from corpora.notes import load_corpus
+    from corpora.nsynth import FAMILIES
+
+    del seed  # the official splits
+    corpus = load_corpus(data, bad_log=BadFileLog(data.max_bad_fraction))
+    values = {split: np.array([getattr(n, target) for n in notes]) for split, notes in corpus.splits.items()}
+    if target == "family":
+        classes, labels = list(FAMILIES), values
+    else:  # the pitches that occur, in order
+        pitches = np.unique(np.concatenate(list(values.values())))
+        classes, labels = [f"midi{p}" for p in pitches], {s: np.searchsorted(pitches, v) for s, v in values.items()}
+    targets = {split: np.eye(len(classes), dtype=np.float32)[y] for split, y in labels.items()}
+    return ClipSet(
+        name=f"nsynth_{target}",
+        root=corpus.root,
+        embedded=corpus.embedded,
+        classes=classes,
+        paths={split: [n.path for n in notes] for split, notes in corpus.splits.items()},
+        targets=targets,
+        observed={split: np.ones_like(t, bool) for split, t in targets.items()},
+        single_label=tuple(corpus.splits),
+    )
+
+
+TASKS = {
+    "openmic": load_openmic,
+    "irmas": load_irmas,
+    "nsynth_family": functools.partial(load_nsynth, target="family"),
+    "nsynth_pitch": functools.partial(load_nsynth, target="pitch"),
+}
 
 
 def load_task(data, seed: int) -> ClipSet:

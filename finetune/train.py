@@ -26,7 +26,7 @@ import numpy as np
 from flax import nnx
 
 import encoders
-from corpora.audio import AudioError, BadFileLog, load_audio
+from corpora.audio import AudioError, BadFileLog, decode_many, load_audio
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from corpora.soundfont import default_cache_dir
 from encoders.embedding import embed_sequences, with_patch_hop
@@ -218,7 +218,7 @@ def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
 
     def score(model: EncoderWithHead, split: str, size: int) -> np.ndarray:
         readable: list[bool] = []
-        waves = embedding_cache.decoded_waves(clips.paths[split], frontend, bad_log, readable, config.data.workers)
+        waves = decode_many(clips.paths[split], frontend.sample_rate, bad_log, readable, config.data.workers)
         sequences = list(embed_sequences(model.encoder, frontend, waves))
         keep = np.array(readable)
         if not keep.all():

@@ -98,6 +98,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     summary = fit(model, loss_fn, data, config, workdir)
     bad_log.check(final=True)
     summary["data"] = corpus.report | {"unreadable_at_train_time": bad_log.summary()}
+    if config.get("export", False) and jax.process_index() == 0:
+        from encoders.export import export_run
+
+        summary["export"] = str(export_run(workdir))
+        log.info("encoder bundle written to %s", summary["export"])
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

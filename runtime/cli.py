@@ -91,7 +91,8 @@ def main(
                     section = section[parent]
                 if leaf not in section:
                     raise app.UsageError(f"--{name} sets config.{field}, which this config does not have")
-                section[leaf] = flag.value
+                current = section[leaf]
+                section[leaf] = flag.value if isinstance(current, str) else type(current)(flag.value)
         announce(run(train, config.value, workdir.value))
 
     sys.argv = resolve_config_flag(sys.argv)

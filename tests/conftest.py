@@ -7,11 +7,15 @@ import os
 from pathlib import Path
 
 import numpy as np
+import optax
 import pytest
 import soundfile as sf
+from flax import nnx
 
+import encoders
 from corpora import soundfont
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
+from runtime.checkpoint import Checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +73,24 @@ def subprocess_env(embedded_cache) -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("NSYNTH_DIR", None)
     return env
+
+
+class Trained(nnx.Module):
+    """What the train loop checkpoints: an encoder beside other heads."""
+
+    def __init__(self, seed: int):
+        self.encoder = encoders.build_encoder(dict(name="compact"), rngs=nnx.Rngs(seed))
+        self.objective = nnx.Linear(128, 11, rngs=nnx.Rngs(seed))
+
+
+def write_run(folder, seed: int = 7) -> Trained:
+    model = Trained(seed)
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    _, state = nnx.split((model, optimizer))
+    checkpoints = Checkpoints(folder)
+    checkpoints.save(5, state, {"step": 5}, best=True)
+    checkpoints.wait()
+    checkpoints.close()
+    config = {"seed": 0, "encoder": {"name": "compact"}, "frontend": {"name": "vggish_logmel"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    return model

@@ -29,6 +29,7 @@ VARIANTS = {
     "openmic_attention_encoder": [""],
     "irmas_attention": [""],
     "irmas_finetune": [""],
+    "probe": [""],
 }
 
 
@@ -39,6 +40,12 @@ def test_every_config_has_its_variants_listed():
 @pytest.mark.parametrize(("name", "arg"), [(n, a) for n, args in VARIANTS.items() for a in args])
 def test_config_loads_and_builds(name, arg):
     config = importlib.import_module(f"configs.{name}").get_config(arg or None)
+    if "task" in config:  # linear probe
+        from finetune.tasks import TASKS
+
+        assert config.task in TASKS and config.grid.learning_rate and config.grid.weight_decay
+        assert {t.split("_")[0] for t in TASKS} <= set(config.data)
+        return
     if "objective" in config:  # pretraining
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
         assert model.encoder.embedding_dim == 128

@@ -69,6 +69,11 @@ def test_run_writes_its_outputs_and_learns(baseline):
     assert 0.0 <= summary["test"]["accuracy"] <= 1.0
     assert summary["data"]["embedded"] and summary["data"]["splits"]["train"]["used"] > 100
     assert json.loads((workdir / "config.json").read_text())["encoder"]["name"] == "compact"
+    # the encoder bundle is exported at the end, from the best checkpoint
+    manifest = json.loads((workdir / "export" / "manifest.json").read_text())
+    assert summary["export"] == str(workdir / "export")
+    assert manifest["source"]["checkpoint"] == "best" and manifest["source"]["objective"] == "family_mixup"
+    assert manifest["source"]["step"] == summary["best_step"]
 
 
 def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):

@@ -5,9 +5,9 @@ import os
 
 import jax
 import numpy as np
-import optax
 import pytest
 import soundfile as sf
+from conftest import write_run
 from flax import nnx
 
 import encoders
@@ -15,26 +15,6 @@ from corpora.audio import BadFileLog
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import EncoderSourceError, checksum, load_encoder
 from finetune import embedding_cache
-from runtime.checkpoint import Checkpoints
-
-
-class Trained(nnx.Module):  # what the loop checkpoints: an encoder beside other heads
-    def __init__(self, seed: int):
-        self.encoder = encoders.build_encoder(dict(name="compact"), rngs=nnx.Rngs(seed))
-        self.objective = nnx.Linear(128, 11, rngs=nnx.Rngs(seed))
-
-
-def write_run(folder, seed: int = 7) -> Trained:
-    model = Trained(seed)
-    optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
-    _, state = nnx.split((model, optimizer))
-    checkpoints = Checkpoints(folder)
-    checkpoints.save(5, state, {"step": 5}, best=True)
-    checkpoints.wait()
-    checkpoints.close()
-    config = {"seed": 0, "encoder": {"name": "compact"}, "frontend": {"name": "vggish_logmel"}}
-    (folder / "config.json").write_text(json.dumps(config))
-    return model
 
 
 def test_encoder_is_read_from_a_run_exactly(tmp_path):

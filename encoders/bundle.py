@@ -1,0 +1,178 @@
+"""Encoder bundles: a folder another team can use without our training code.
+
+    DIR/weights.safetensors   every encoder variable, keyed "blocks/0/conv/kernel" …
+    DIR/manifest.json         encoder name and options, front-end parameters, sample rate,
+                              embedding size and hop, provenance (run, checkpoint, training
+                              config, objective), toolkit version, checksums
+    DIR/README.md             how to use it, for the receiving team
+
+`load(DIR)` checks the weights file's SHA-256 against the manifest *before* reading it and
+refuses any mismatch; the manifest is plain JSON whose encoder name must be one of the
+registered encoders and whose options and front-end fields are validated — nothing in a
+bundle is imported or executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import numpy as np
+import safetensors.numpy
+from flax import nnx
+
+from corpora.audio import resample
+from encoders import ENCODERS, build_encoder
+from encoders.embedding import embed_sequences, with_patch_hop
+from encoders.frontend import LogMel, build_frontend
+
+FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 1
+WEIGHTS = "weights.safetensors"
+
+
+class BundleError(ValueError):
+    """A bundle that is incomplete, tampered with or from an unknown format; says which file."""
+
+
+def flat_variables(encoder: nnx.Module) -> dict[str, np.ndarray]:
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(encoder)))[0]
+    return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf) for path, leaf in flat}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *, checksum: str,
+         provenance: dict) -> Path:  # fmt: skip
+    """Write a bundle; the weights go to a temporary name first, the manifest last."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{WEIGHTS}.partial"
+    safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in flat_variables(encoder).items()}, partial)
+    partial.replace(folder / WEIGHTS)
+    options = {k: v for k, v in encoder_config.items() if k != "name"}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": metadata.version("overtone"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "encoder": {"name": encoder_config["name"], "options": options},
+        "frontend": dataclasses.asdict(frontend),
+        "sample_rate": frontend.sample_rate,
+        "embedding_dim": int(encoder.embedding_dim),
+        "patch_seconds": frontend.samples_for_patches(1) / frontend.sample_rate,
+        "hop_seconds": frontend.patch_seconds,
+        "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS), "parameter_checksum": checksum},
+        "source": provenance,
+    }
+    (folder / "README.md").write_text(_readme(manifest))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+@dataclasses.dataclass
+class EncoderBundle:
+    """A loaded bundle: `embed(waveform, sample_rate) -> (T, D)`, `embed_clip(...) -> (D,)`."""
+
+    encoder: nnx.Module
+    frontend: LogMel
+    manifest: dict
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
+    def embed(self, waveform, sample_rate: int, *, hop_seconds: float | None = None) -> np.ndarray:
+        """One embedding per patch, every `hop_seconds` (default: the bundle's hop). `waveform`
+        is (samples,) or (samples, channels); channels are averaged, the rate converted."""
+        wave = np.asarray(waveform, np.float32)
+        if wave.ndim == 2:
+            wave = wave.mean(axis=1)
+        if wave.ndim != 1:
+            raise ValueError(f"waveform must be (samples,) or (samples, channels), got shape {wave.shape}")
+        wave = resample(wave, int(sample_rate), self.sample_rate)
+        frontend = with_patch_hop(self.frontend, hop_seconds) if hop_seconds else self.frontend
+        return next(iter(embed_sequences(self.encoder, frontend, [wave])))
+
+    def embed_clip(self, waveform, sample_rate: int) -> np.ndarray:
+        """The mean of `embed` over time: one vector per recording."""
+        return self.embed(waveform, sample_rate).mean(axis=0)
+
+
+def load(folder: str | Path) -> EncoderBundle:
+    folder = Path(folder).expanduser()
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError as err:
+        raise BundleError(f"{manifest_path} not found: not an encoder bundle") from err
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{manifest_path} is not valid JSON: {err}") from err
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{manifest_path}: not a version-{FORMAT_VERSION} {FORMAT} manifest")
+    try:
+        name, options = manifest["encoder"]["name"], dict(manifest["encoder"]["options"])
+        frontend = build_frontend(manifest["frontend"])
+        expected_sha = manifest["weights"]["sha256"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{manifest_path}: missing or malformed field ({err})") from err
+    if name not in ENCODERS:
+        raise BundleError(f"{manifest_path}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise BundleError(f"{weights} not found")
+    if sha256_file(weights) != expected_sha:
+        raise BundleError(f"{weights} does not match the SHA-256 in {manifest_path}: corrupted or tampered with")
+    try:
+        encoder = build_encoder({"name": name, **options}, rngs=nnx.Rngs(0))
+    except (KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{manifest_path}: encoder options {options} refused: {err}") from err
+    expected = flat_variables(encoder)
+    stored = safetensors.numpy.load_file(weights)
+    if set(stored) != set(expected) or any(stored[k].shape != v.shape for k, v in expected.items()):
+        raise BundleError(f"{weights} does not hold the variables of encoder {name!r} with options {options}")
+    set_variables(encoder, stored)
+    encoder.eval()
+    return EncoderBundle(encoder, frontend, manifest)
+
+
+def set_variables(encoder: nnx.Module, flat: dict[str, np.ndarray]) -> None:
+    state = nnx.state(encoder)
+    pure = nnx.to_pure_dict(state)
+    paths = jax.tree_util.tree_flatten_with_path(pure)[0]
+    leaves = [flat["/".join(str(getattr(k, "key", k)) for k in path)] for path, _ in paths]
+    nnx.replace_by_pure_dict(state, jax.tree.unflatten(jax.tree.structure(pure), leaves))
+    nnx.update(encoder, state)
+
+
+def _readme(manifest: dict) -> str:
+    source = manifest["source"]
+    return f"""# Overtone encoder bundle: {manifest["encoder"]["name"]}
+
+{manifest["embedding_dim"]}-d embeddings of {manifest["patch_seconds"]:.3f}-s log-mel patches every
+{manifest["hop_seconds"]:.2f} s of {manifest["sample_rate"]} Hz mono audio (any rate and channel count
+is converted on the way in). Trained with objective `{source.get("objective", "?")}`
+(run `{source.get("run", "?")}`, checkpoint {source.get("checkpoint", "?")} step {source.get("step", "?")}).
+
+```python
+import encoders
+bundle = encoders.load("THIS_FOLDER")
+sequence = bundle.embed(waveform, sample_rate)      # (T, {manifest["embedding_dim"]}), one row per hop
+vector = bundle.embed_clip(waveform, sample_rate)   # ({manifest["embedding_dim"]},), mean over time
+```
+
+Command line: `python -m encoders.embed --encoder=THIS_FOLDER audio/ --out=embeddings.npz`.
+Without Overtone: `weights.safetensors` holds every variable by name (Flax layout: conv
+kernels HWIO, dense kernels (in, out), NHWC activations); `manifest.json` gives the front-end
+parameters. `weights.sha256` in the manifest is checked on load.
+"""

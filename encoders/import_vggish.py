@@ -1,0 +1,112 @@
+"""Import AudioSet VGGish weights into an encoder bundle (Taenzer et al.'s "VGGish pre-trained").
+
+    python -m encoders.import_vggish --weights=vggish-10086976.pth --out=bundles/vggish_audioset
+    python -m encoders.import_vggish --weights=vggish_model.npz --out=bundles/vggish_audioset
+
+Two key schemes are recognised, in `.safetensors` or `.npz` files (read without pickle), or
+in a PyTorch `.pth` state dict (read with `torch.load(weights_only=True)`, which refuses
+arbitrary objects; needs PyTorch installed):
+
+* torchvggish (harritaylor/torchvggish): `features.{0,3,6,8,11,13}.{weight,bias}` (OIHW
+  convolutions) and `embeddings.{0,2,4}.{weight,bias}` ((out, in) dense layers). Its flatten
+  is NHWC, as ours, so the dense weights map by transposition only. torchvggish's release
+  ends in a ReLU: `--final_relu` (default on for this scheme) keeps it.
+* TF-slim (tensorflow/models vggish_slim.py): `vggish/conv1/weights`, …,
+  `vggish/fc1/fc1_1/biases`, `vggish/fc2/weights` — HWIO and (in, out) already. Reading the
+  `.ckpt` itself needs TensorFlow (`tf.train.load_checkpoint`), so dump it to `.npz` with
+  these names first, or install TensorFlow and pass the checkpoint prefix.
+
+The PCA/quantisation post-processing of the AudioSet release is not part of the encoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from encoders import bundle
+from encoders.frontend import LogMel
+from encoders.pretrained import checksum
+from encoders.vggish import VGGish
+
+LAYERS = ("conv1", "conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2", "fc1_1", "fc1_2", "fc2")
+TORCH_INDEX = {"conv1": "features.0", "conv2": "features.3", "conv3_1": "features.6", "conv3_2": "features.8",
+               "conv4_1": "features.11", "conv4_2": "features.13", "fc1_1": "embeddings.0",
+               "fc1_2": "embeddings.2", "fc2": "embeddings.4"}  # fmt: skip
+TF_NAME = {"conv1": "vggish/conv1", "conv2": "vggish/conv2", "conv3_1": "vggish/conv3/conv3_1",
+           "conv3_2": "vggish/conv3/conv3_2", "conv4_1": "vggish/conv4/conv4_1", "conv4_2": "vggish/conv4/conv4_2",
+           "fc1_1": "vggish/fc1/fc1_1", "fc1_2": "vggish/fc1/fc1_2", "fc2": "vggish/fc2"}  # fmt: skip
+
+
+def read_weights(path: Path) -> dict[str, np.ndarray]:
+    if path.suffix == ".safetensors":
+        import safetensors.numpy
+
+        return safetensors.numpy.load_file(path)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    if path.suffix in (".pth", ".pt"):
+        try:
+            import torch
+        except ImportError as err:
+            raise ImportError(f"reading {path} needs PyTorch; or save its state dict as .safetensors") from err
+        return {k: v.numpy() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}
+    try:  # a TF checkpoint prefix
+        import tensorflow as tf
+    except ImportError as err:
+        raise ValueError(f"{path}: expected .safetensors, .npz or .pth (a TF checkpoint needs TensorFlow)") from err
+    reader = tf.train.load_checkpoint(str(path))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def to_flax(weights: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+    """Our variable names ("conv1/kernel", …) from either scheme, checked for shape."""
+    flat = {}
+    for layer in LAYERS:
+        if "features.0.weight" in weights:
+            kernel, bias = weights[f"{TORCH_INDEX[layer]}.weight"], weights[f"{TORCH_INDEX[layer]}.bias"]
+            kernel = kernel.transpose(2, 3, 1, 0) if kernel.ndim == 4 else kernel.T
+        elif "vggish/conv1/weights" in weights:
+            kernel, bias = weights[f"{TF_NAME[layer]}/weights"], weights[f"{TF_NAME[layer]}/biases"]
+        else:
+            raise KeyError(f"{source}: neither torchvggish (features.0.weight …) nor TF-slim "
+                           f"(vggish/conv1/weights …) keys; found {sorted(weights)[:6]} …")  # fmt: skip
+        flat[f"{layer}/kernel"], flat[f"{layer}/bias"] = np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
+    return flat
+
+
+def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool | None = None) -> Path:
+    weights_path = Path(weights_path)
+    weights = read_weights(weights_path)
+    scheme = "torchvggish" if "features.0.weight" in weights else "tf-slim"
+    final_relu = (scheme == "torchvggish") if final_relu is None else final_relu
+    encoder = VGGish(final_relu=final_relu, rngs=nnx.Rngs(0))
+    expected = bundle.flat_variables(encoder)
+    flat = to_flax(weights, str(weights_path))
+    for name, value in expected.items():
+        if flat[name].shape != value.shape:
+            raise ValueError(f"{weights_path}: {name} has shape {flat[name].shape}, VGGish needs {value.shape}")
+    bundle.set_variables(encoder, flat)
+    provenance = {"run": None, "checkpoint": f"AudioSet VGGish ({scheme})", "step": None,
+                  "objective": "AudioSet classification (Hershey et al. 2017)",
+                  "weights_file": str(weights_path)}  # fmt: skip
+    return bundle.save(out, encoder, {"name": "vggish", "final_relu": final_relu}, LogMel(),
+                       checksum=checksum(encoder), provenance=provenance)  # fmt: skip
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("weights", None, "torchvggish .pth/.safetensors/.npz or TF-slim .npz/.ckpt", required=True)
+    flags.DEFINE_string("out", None, "bundle folder to write", required=True)
+    flags.DEFINE_enum("final_relu", "auto", ["auto", "true", "false"], "keep a ReLU on the embedding")
+
+    def main(argv):
+        del argv
+        choice = {"auto": None, "true": True, "false": False}[flags.FLAGS.final_relu]
+        print(f"wrote {import_vggish(flags.FLAGS.weights, flags.FLAGS.out, final_relu=choice)}")
+
+    app.run(main)

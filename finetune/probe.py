@@ -1,0 +1,175 @@
+"""Linear probes: how much does a frozen representation say about a task, linearly?
+
+    python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3
+    python -m finetune.probe --encoder=random:vggish --task=openmic --config.data.openmic.root=/data/openmic-2018
+
+Each clip becomes one vector: the mean of its frozen patch embeddings (through the embedding
+cache), standardised with the training split's mean and deviation. A linear classifier —
+softmax for single-label tasks (NSynth family, NSynth pitch), one logistic per class for
+multi-label ones (OpenMIC with its partial labels masked, IRMAS) — trains with Adam and L2
+weight decay; the learning rate and decay are chosen on the validation split (accuracy,
+or mAP for multi-label tasks) and only the chosen model sees the test split. Repeated for
+`--seeds` seeds (shuffling and initialisation; for random:NAME also the encoder's
+initialisation); the report of each seed goes to WORKDIR/seed<k>/report, the mean ± std
+over seeds to WORKDIR/probe.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from corpora.audio import BadFileLog
+from corpora.soundfont import default_cache_dir
+from encoders.pretrained import load_encoder
+from finetune import compare, embedding_cache, protocol
+from finetune.metrics import multilabel_metrics
+from finetune.report import write_report
+from finetune.tasks import TASKS, ClipSet
+from runtime import cli
+
+log = logging.getLogger(__name__)
+MULTILABEL = ("openmic", "irmas")
+
+
+def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np.ndarray]:
+    """split → (N, D) mean embeddings, standardised by the training split; unreadable clips dropped."""
+    loaded = load_encoder(source, seed=seed)
+    loaded.encoder.eval()
+    bad_log = BadFileLog(config.data[clips.name.split("_")[0]].max_bad_fraction)
+    cache_dir = Path(config.embedding_cache or default_cache_dir() / "embeddings")
+    sequences, _ = embedding_cache.cached_sequences(loaded.encoder, loaded.frontend, loaded.checksum, clips.paths,
+                                                    cache_dir, bad_log)  # fmt: skip
+    vectors = {}
+    for split, items in sequences.items():
+        keep = np.array([s is not None for s in items])
+        if not keep.all():
+            clips.drop(split, keep)
+        vectors[split] = np.stack([s.mean(axis=0) for s in items if s is not None])
+    mean, std = vectors["train"].mean(0), vectors["train"].std(0) + 1e-6
+    return {split: ((v - mean) / std).astype(np.float32) for split, v in vectors.items()}
+
+
+def fit_linear(x, targets, observed, *, multilabel: bool, learning_rate: float, weight_decay: float, epochs: int,
+               batch_size: int, seed: int) -> dict:  # fmt: skip
+    """Adam on minibatches, `epochs` passes; loss: softmax cross-entropy or masked per-class BCE,
+    plus weight_decay/2 · ‖W‖²."""
+    n, d = x.shape
+    classes = targets.shape[1]
+    key = jax.random.key(seed)
+    params = {"w": 0.01 * jax.random.normal(key, (d, classes)), "b": jnp.zeros(classes)}
+    tx = optax.adam(learning_rate)
+
+    def loss(params, xb, yb, mb, wb):
+        logits = xb @ params["w"] + params["b"]
+        if multilabel:
+            per = optax.sigmoid_binary_cross_entropy(logits, yb) * mb
+            data = (per.sum(1) * wb).sum() / jnp.maximum((mb.sum(1) * wb).sum(), 1.0)
+        else:
+            data = (optax.softmax_cross_entropy(logits, yb) * wb).sum() / jnp.maximum(wb.sum(), 1.0)
+        return data + 0.5 * weight_decay * jnp.sum(params["w"] ** 2)
+
+    @jax.jit
+    def epoch(carry, order):
+        def step(carry, index):
+            params, state = carry
+            valid = index >= 0
+            index = jnp.maximum(index, 0)
+            grads = jax.grad(loss)(params, x[index], targets[index], observed[index], valid.astype(jnp.float32))
+            updates, state = tx.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), None
+
+        return jax.lax.scan(step, carry, order)[0]
+
+    batch_size = min(batch_size, n)
+    x, targets, observed = jnp.asarray(x), jnp.asarray(targets), jnp.asarray(observed, jnp.float32)
+    carry = (params, tx.init(params))
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = np.concatenate([rng.permutation(n), -np.ones(-n % batch_size, int)]).reshape(-1, batch_size)
+        carry = epoch(carry, jnp.asarray(order))
+    return jax.device_get(carry[0])
+
+
+def predict(params: dict, x: np.ndarray, *, multilabel: bool) -> np.ndarray:
+    logits = x @ params["w"] + params["b"]
+    return np.asarray(jax.nn.sigmoid(logits) if multilabel else jax.nn.softmax(logits))
+
+
+def validation_score(scores, targets, observed, *, multilabel: bool) -> float:
+    if multilabel:
+        return multilabel_metrics(scores, targets, observed)["map"]
+    return float(np.mean(scores.argmax(1) == targets.argmax(1)))
+
+
+def grid_search(train: tuple, valid: tuple, grid, *, multilabel: bool, epochs: int, batch_size: int, seed: int):
+    """(best setting, fitted params, table of every setting's validation score). Sees only
+    `train` = (x, targets, observed) and `valid`; the test split never enters the selection."""
+    table, best = [], None
+    for learning_rate, weight_decay in itertools.product(grid.learning_rate, grid.weight_decay):
+        params = fit_linear(*train, multilabel=multilabel, learning_rate=learning_rate, weight_decay=weight_decay,
+                            epochs=epochs, batch_size=batch_size, seed=seed)  # fmt: skip
+        score = validation_score(predict(params, valid[0], multilabel=multilabel), valid[1], valid[2],
+                                 multilabel=multilabel)  # fmt: skip
+        table.append({"learning_rate": learning_rate, "weight_decay": weight_decay, "validation_score": score})
+        if best is None or score > best[0]["validation_score"]:
+            best = (table[-1], params)
+    return best[0], best[1], table
+
+
+def probe(config, workdir: str | Path) -> dict:
+    workdir = cli.prepare_workdir(workdir, config)
+    if config.task not in TASKS:
+        raise KeyError(f"unknown task {config.task!r}; valid: {sorted(TASKS)}")
+    dataset = config.task.split("_")[0]
+    source = config.encoder.source or f"random:{config.encoder.name}"
+    multilabel = config.task in MULTILABEL
+    runs, accuracies = [], []
+    for k in range(config.seeds):
+        seed = config.seed + k
+        clips = TASKS[config.task](config.data[dataset], seed)
+        vectors = clip_vectors(source, clips, config, seed)
+        split = {s: (vectors[s], clips.targets[s], clips.observed[s]) for s in vectors}
+        chosen, params, table = grid_search(split["train"], split["valid"], config.grid, multilabel=multilabel,
+                                            epochs=config.epochs, batch_size=config.batch_size, seed=seed)  # fmt: skip
+        scores = {s: predict(params, vectors[s], multilabel=multilabel) for s in ("valid", "test")}
+        results = protocol.evaluate(scores, clips, "validation")
+        run = workdir / f"seed{seed}"
+        cli.prepare_workdir(run, config)
+        (run / "config.json").write_text(json.dumps({"task": config.task, "encoder": source, "seed": seed}))
+        (run / "selection.json").write_text(json.dumps({"chosen": chosen, "grid": table}, indent=2))
+        write_report(run / "report", results, title=f"linear probe, {config.task}, {source}, seed {seed}")
+        log.info("seed %d: chose %s; test f1_micro %.3f", seed, chosen, results["test"]["f1_micro"])
+        runs.append(run)
+        if "single_label" in results["test"]:
+            accuracies.append(results["test"]["single_label"]["accuracy"])
+    rows = compare.compare(runs)
+    table = compare.markdown(rows, "test")
+    if accuracies:
+        spread = f" ± {np.std(accuracies, ddof=1):.3f}" if len(accuracies) > 1 else ""
+        table += f"\nTest accuracy (top-1): {np.mean(accuracies):.3f}{spread} over {len(accuracies)} seed(s).\n"
+    (workdir / "probe.md").write_text(f"# Linear probe: {config.task}, {source}\n\n" + table)
+    summary = {"task": config.task, "encoder": source, "runs": [str(r) for r in runs], "test": rows[0]["metrics"],
+               "test_accuracy": accuracies}  # fmt: skip
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary | {"table": table}
+
+
+if __name__ == "__main__":
+    import sys
+
+    def announce(summary: dict) -> None:
+        print(summary["table"], end="")
+
+    if not any(a.startswith("--config=") or a == "--config" for a in sys.argv[1:]):
+        sys.argv.insert(1, "--config=probe")
+    cli.main(probe, announce, shortcuts={"encoder": ("encoder.source", "bundle, pretraining run or random:NAME"),
+                                         "task": ("task", "nsynth_family | nsynth_pitch | irmas | openmic"),
+                                         "seeds": ("seeds", "number of seeds")})  # fmt: skip

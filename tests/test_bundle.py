@@ -1,0 +1,181 @@
+"""Encoder bundles: export, one-call loading, tampering, the embedding CLI, ONNX, HEAR, VGGish import."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO, write_run
+from flax import nnx
+
+import encoders
+from encoders import bundle as bundles
+from encoders.embedding import embed_sequences
+from encoders.export import export_run
+from encoders.pretrained import load_encoder
+
+
+def audio(seconds: float = 3.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    noise = 0.05 * np.random.default_rng(0).normal(size=t.size)
+    return (0.6 * np.sin(2 * np.pi * 330 * t) + noise).astype(np.float32)
+
+
+@pytest.fixture
+def exported(tmp_path):
+    model = write_run(tmp_path / "run")
+    return model, export_run(tmp_path / "run", tmp_path / "bundle")
+
+
+def test_export_then_load_in_a_fresh_process_gives_the_training_models_embeddings(exported, tmp_path):
+    model, folder = exported
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["encoder"] == {"name": "compact", "options": {}} and manifest["source"]["step"] == 5
+    assert manifest["sample_rate"] == 16000 and manifest["embedding_dim"] == 128 and manifest["hop_seconds"] == 0.96
+    assert (folder / "README.md").is_file()
+    sf.write(tmp_path / "a.wav", audio(), 16000, subtype="FLOAT")
+    script = ("import sys, numpy as np, soundfile as sf, encoders\n"
+              "b = encoders.load(sys.argv[1]); w, r = sf.read(sys.argv[2], dtype='float32')\n"
+              "np.savez(sys.argv[3], seq=b.embed(w, r), clip=b.embed_clip(w, r))\n")  # fmt: skip
+    out = tmp_path / "fresh.npz"
+    result = subprocess.run([sys.executable, "-c", script, str(folder), str(tmp_path / "a.wav"), str(out)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    model.encoder.eval()
+    expected = next(iter(embed_sequences(model.encoder, encoders.LogMel(), [audio()])))
+    fresh = np.load(out)
+    np.testing.assert_array_equal(fresh["seq"], expected)
+    np.testing.assert_allclose(fresh["clip"], expected.mean(0), rtol=1e-6)
+
+
+def test_embed_resamples_and_mixes_down_for_the_caller(exported):
+    _, folder = exported
+    bundle = encoders.load(folder)
+    stereo = np.stack([audio(rate=44100), audio(rate=44100)], axis=1)
+    assert bundle.embed(stereo, 44100).shape == (3, 128)
+    with pytest.raises(ValueError, match="waveform must be"):
+        bundle.embed(np.zeros((2, 2, 2)), 16000)
+
+
+def test_a_flipped_byte_or_a_truncated_file_is_refused(exported):
+    _, folder = exported
+    weights = folder / "weights.safetensors"
+    original = weights.read_bytes()
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(bundles.BundleError, match="does not match the SHA-256.*tampered"):
+        encoders.load(folder)
+    weights.write_bytes(original[:-100])
+    with pytest.raises(bundles.BundleError, match="does not match the SHA-256"):
+        encoders.load(folder)
+    weights.write_bytes(original)
+    assert encoders.load(folder).manifest["encoder"]["name"] == "compact"
+
+
+def test_a_manifest_cannot_make_the_loader_run_anything(exported, tmp_path):
+    _, folder = exported
+    manifest = json.loads((folder / "manifest.json").read_text())
+    marker = tmp_path / "pwned"
+    for encoder in ({"name": f"__import__('os').system('touch {marker}')", "options": {}},
+                    {"name": "compact", "options": {"__class__": "os.system"}}):  # fmt: skip
+        (folder / "manifest.json").write_text(json.dumps(manifest | {"encoder": encoder}))
+        with pytest.raises(bundles.BundleError, match="unknown encoder|refused"):
+            encoders.load(folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest | {"format_version": 99}))
+    with pytest.raises(bundles.BundleError, match="not a version-1"):
+        encoders.load(folder)
+    assert not marker.exists()
+
+
+def test_embedding_cli_skips_and_lists_unreadable_files(exported, tmp_path):
+    _, folder = exported
+    (tmp_path / "audio" / "sub").mkdir(parents=True)
+    sf.write(tmp_path / "audio" / "a.wav", audio(2.0), 16000)
+    sf.write(tmp_path / "audio" / "sub" / "b.flac", audio(4.0, 22050), 22050)
+    (tmp_path / "audio" / "broken.wav").write_bytes(b"RIFF....garbage")
+    out = tmp_path / "emb.npz"
+    result = subprocess.run([sys.executable, "-m", "encoders.embed", f"--encoder={folder}", str(tmp_path / "audio"),
+                             f"--out={out}"], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "embedded 2 file(s)" in result.stdout and "skipped" in result.stdout and "broken.wav" in result.stdout
+    data = np.load(out)
+    assert [p.rsplit("/", 1)[-1] for p in data["paths"]] == ["a.wav", "b.flac"]
+    assert data["offsets"].tolist() == [0, 2, 6] and data["embeddings"].shape == (6, 128)
+    np.testing.assert_allclose(data["clip"][1], data["embeddings"][2:6].mean(0), rtol=1e-6)
+    assert data["skipped"].tolist() == [str(tmp_path / "audio" / "broken.wav")]
+    assert str(data["encoder_checksum"]) == load_encoder(str(folder)).checksum
+
+
+@pytest.mark.parametrize("name", ["compact", "vggish"])
+def test_onnx_graph_matches_jax(name, tmp_path):
+    import onnxruntime as ort
+
+    from encoders.onnx_export import export_onnx
+
+    loaded = load_encoder(f"random:{name}")
+    if name == "compact":  # non-trivial batch statistics, so the inference-form batch-norm is checked
+        loaded.encoder.blocks[1].norm.mean[...] = 0.1 * jax.numpy.arange(64.0)
+        loaded.encoder.blocks[1].norm.var[...] = 1.5
+    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x", provenance={})
+    path = export_onnx(tmp_path / "b", tmp_path / "encoder.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    bundle = encoders.load(tmp_path / "b")
+    for wave in (audio(3.0), 0.2 * np.random.default_rng(1).normal(size=24000).astype(np.float32)):
+        got = session.run(None, {"waveform": wave})[0]
+        want = bundle.embed(wave, 16000)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # measured ≤ 4e-6 (float32 STFT in ONNX)
+
+
+def test_hear_api(exported):
+    from encoders import hear
+
+    _, folder = exported
+    model = hear.load_model(str(folder))
+    assert model.sample_rate == 16000 and model.scene_embedding_size == model.timestamp_embedding_size == 128
+    batch = np.stack([audio(2.0), 0.5 * audio(2.0)])
+    embeddings, timestamps = hear.get_timestamp_embeddings(batch, model)
+    frames = 1 + (1 + (32000 - 400) // 160 - 96) // 5
+    assert embeddings.shape == (2, frames, 128) and timestamps.shape == (2, frames)
+    np.testing.assert_allclose(np.diff(timestamps[0]), 50.0)
+    assert timestamps[0, 0] == pytest.approx(487.5)
+    scene = hear.get_scene_embeddings(batch, model)
+    np.testing.assert_allclose(scene[0], model.bundle.embed(batch[0], 16000).mean(0), rtol=1e-5)
+
+
+def test_torchvggish_and_tf_slim_weights_import(tmp_path):
+    import safetensors.numpy
+
+    from encoders.import_vggish import TF_NAME, TORCH_INDEX, import_vggish
+
+    rng = np.random.default_rng(0)
+    shapes = {name: v.shape for name, v in bundles.flat_variables(encoders.VGGish(rngs=nnx.Rngs(0))).items()}
+    ours = {k: (0.01 * rng.normal(size=s)).astype(np.float32) for k, s in shapes.items()}
+    torch_like, tf_like = {}, {}
+    for layer in TORCH_INDEX:
+        kernel, bias = ours[f"{layer}/kernel"], ours[f"{layer}/bias"]
+        torch_kernel = kernel.transpose(3, 2, 0, 1) if kernel.ndim == 4 else kernel.T
+        torch_like[f"{TORCH_INDEX[layer]}.weight"], torch_like[f"{TORCH_INDEX[layer]}.bias"] = torch_kernel, bias
+        tf_like[f"{TF_NAME[layer]}/weights"], tf_like[f"{TF_NAME[layer]}/biases"] = kernel, bias
+    safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in torch_like.items()}, tmp_path / "t.safetensors")
+    np.savez(tmp_path / "tf.npz", **tf_like)
+    for source, relu in (("t.safetensors", True), ("tf.npz", False)):
+        bundle = encoders.load(import_vggish(tmp_path / source, tmp_path / f"out_{source}"))
+        assert bundle.manifest["encoder"]["options"] == {"final_relu": relu}
+        for name, value in bundles.flat_variables(bundle.encoder).items():
+            np.testing.assert_array_equal(value, ours[name])
+    # the first convolution, computed the PyTorch way (OIHW, cross-correlation, padding 1), agrees
+    patch = rng.normal(size=(96, 64)).astype(np.float32)
+    padded = np.pad(patch, 1)
+    weight, bias = torch_like["features.0.weight"], torch_like["features.0.bias"]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3))  # (96, 64, 3, 3)
+    torch_out = np.einsum("hwij,oij->hwo", windows, weight[:, 0]) + bias
+    flax_out = np.asarray(bundle.encoder.conv1(jax.numpy.asarray(patch)[None, ..., None]))[0]
+    np.testing.assert_allclose(flax_out, torch_out, atol=1e-5)
+    with pytest.raises(KeyError, match="neither torchvggish"):
+        np.savez(tmp_path / "bad.npz", x=np.zeros(3))
+        import_vggish(tmp_path / "bad.npz", tmp_path / "bad")

@@ -35,6 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
+from runtime.disk import ensure_free
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +111,22 @@ def ensure_corpus(
         base / tag,
         done=lambda root: all((root / f"nsynth-{s}" / "examples.json").is_file() for s in ("train", "valid", "test")),
         render=lambda folder: render(folder, pitch_step=pitch_step, velocities=velocities),
+        estimated_bytes=NOTE_SECONDS
+        * SAMPLE_RATE
+        * 2
+        * len(velocities)
+        * sum(len(PROGRAMS[f]) * len(range(PITCH_RANGES[f][0], PITCH_RANGES[f][1] + 1, pitch_step)) for f in PROGRAMS),
     )
 
 
-def render_once(root: Path, *, done, render) -> Path:
+def render_once(root: Path, *, done, render, estimated_bytes: float = 0.0) -> Path:
     """`root` if `done(root)`; else `render` into a temporary sibling of this process's own,
     renamed to `root` when complete — an interrupted render is redone, never half-used, and
     processes rendering the same corpus at once (parallel tests, several hosts) keep the
     first one finished."""
     if done(root):
         return root
+    ensure_free(root.parent, estimated_bytes, f"rendering the embedded corpus {root.name}")
     partial = root.parent / f".{root.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     log.info("rendering the embedded corpus %s (once)", root)

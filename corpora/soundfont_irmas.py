@@ -38,6 +38,7 @@ def ensure_irmas_corpus(cache_dir=None, *, recordings: int = 4, test_excerpts: i
         base / f"irmas-soundfont-v{VERSION}-{recordings}-{test_excerpts}",
         done=lambda root: (root / TEST_PARTS[-1]).is_dir(),
         render=lambda folder: render(folder, recordings=recordings, test_excerpts=test_excerpts),
+        estimated_bytes=(len(CLASSES) * recordings * 9 + test_excerpts * 10) * SAMPLE_RATE * 4,  # 16-bit stereo
     )
 
 

@@ -44,6 +44,7 @@ def ensure_openmic_corpus(cache_dir=None, *, clips: int = 240, test_fraction: fl
         base / f"openmic-soundfont-v{VERSION}-{clips}",
         done=lambda root: (root / "partitions" / "split01_test.csv").is_file(),
         render=lambda folder: render(folder, clips=clips, test_fraction=test_fraction),
+        estimated_bytes=clips * SECONDS * soundfont.SAMPLE_RATE * 0.5,  # ogg ≈ 8 kB/s, plus features
     )
 
 

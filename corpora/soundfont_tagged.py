@@ -35,6 +35,7 @@ def ensure_tagged_corpus(cache_dir=None, *, dev_clips: int = 320, eval_clips: in
         base / f"fsd50k-soundfont-v{VERSION}-{dev_clips}-{eval_clips}",
         done=lambda root: (root / "FSD50K.ground_truth" / "eval.csv").is_file(),
         render=lambda folder: render(folder, dev_clips=dev_clips, eval_clips=eval_clips),
+        estimated_bytes=(dev_clips + eval_clips) * 5 * soundfont.SAMPLE_RATE * 2,  # ≤ 5-s 16-bit clips
     )
 
 

@@ -20,10 +20,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences
 from encoders.frontend import LogMel
+from runtime.disk import ensure_free
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,14 @@ def cached_sequences(
     """`sequences(...)` through the on-disk cache; also returns {path, reused} for the run summary."""
     entry = Path(cache_dir) / f"embeddings-{cache_key(checksum, frontend, paths)[:24]}.npz"
     if entry.is_file():
-        with np.load(entry, allow_pickle=False) as stored:
-            result = {split: _split_back(stored[f"{split}.embeddings"], stored[f"{split}.lengths"]) for split in paths}
-        log.info("embedding cache hit: %s", entry)
-        return result, {"path": str(entry), "reused": True}
+        try:
+            with np.load(entry, allow_pickle=False) as stored:
+                result = {s: _split_back(stored[f"{s}.embeddings"], stored[f"{s}.lengths"]) for s in paths}
+            log.info("embedding cache hit: %s", entry)
+            return result, {"path": str(entry), "reused": True}
+        except (ValueError, KeyError, OSError) as err:  # damaged, or arrays that would need pickle
+            log.warning("embedding cache entry %s is unreadable (%s); computing it again", entry, err)
+    ensure_free(cache_dir, estimated_bytes(paths, frontend, encoder.embedding_dim), "the embedding cache")
     result = sequences(encoder, frontend, paths, bad_log)
     arrays = {}
     for split, items in result.items():
@@ -85,6 +91,22 @@ def cached_sequences(
     os.replace(partial, entry)
     log.info("embedding cache written: %s (%.1f MB)", entry, entry.stat().st_size / 1e6)
     return result, {"path": str(entry), "reused": False}
+
+
+def estimated_bytes(paths: dict[str, list[Path]], frontend: LogMel, width: int, *, sample: int = 200) -> float:
+    """Size of the cache entry, from the audio headers of up to `sample` files per split."""
+    total = 0.0
+    for items in paths.values():
+        chosen = items[:: max(1, len(items) // sample)] if items else []
+        seconds = []
+        for path in chosen:
+            try:
+                seconds.append(sf.info(str(path)).duration)
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                continue
+        if seconds:
+            total += np.mean(seconds) * len(items) / frontend.patch_seconds * width * 4
+    return total
 
 
 def _split_back(embeddings: np.ndarray, lengths: np.ndarray) -> list[np.ndarray | None]:

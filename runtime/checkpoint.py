@@ -8,6 +8,7 @@ hand-deleted file), restore falls back to the step before it, with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -15,6 +16,10 @@ import jax
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a quota, a lost mount)."""
 
 
 class Checkpoints:
@@ -35,7 +40,8 @@ class Checkpoints:
             manager.wait_until_finished()
             manager.delete(step)
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        manager.save(step, args=args, force=True)
+        with self._failing_writes_explained(manager, step):
+            manager.save(step, args=args, force=True)
 
     def restore(self, template, *, best: bool = False):
         """(state, meta) of the newest readable step, or None when there is none.
@@ -60,8 +66,25 @@ class Checkpoints:
         return None
 
     def wait(self) -> None:
-        self.latest.wait_until_finished()
-        self.best.wait_until_finished()
+        for manager in (self.latest, self.best):
+            with self._failing_writes_explained(manager, None):
+                manager.wait_until_finished()
+
+    @contextlib.contextmanager
+    def _failing_writes_explained(self, manager, step: int | None):
+        """Orbax reports a failed write (saves run in the background) in many forms; turn any of
+        them into one CheckpointWriteError that says what survives."""
+        try:
+            yield
+        except Exception as err:  # noqa: BLE001 - re-raised with the context a user needs
+            finished = max(self.latest.all_steps(), default=None)
+            which = f"step {step}" if step is not None else "a checkpoint"
+            raise CheckpointWriteError(
+                f"could not write {which} to {manager.directory} (disk full or not writable?): "
+                f"{str(err).splitlines()[0][:300]}. Complete checkpoints are untouched (latest: "
+                f"{finished if finished is not None else 'none'}); unfinished ones are ignored on resume. "
+                "Free space and rerun the same command to resume."
+            ) from err
 
     def close(self) -> None:
         self.latest.close()

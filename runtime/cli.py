@@ -52,6 +52,7 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     """What `python -m pretrain` and `python -m finetune` do after flag parsing: set up logging
     and multi-host, train into the work directory (default runs/<config name>), and report a
     user's error (bad data, bad config, divergence) as one line with exit status 1."""
+    from runtime.checkpoint import CheckpointWriteError
     from runtime.errors import USER_ERRORS
     from runtime.mesh import initialize_distributed
 
@@ -63,6 +64,12 @@ def run(train: Callable, config, workdir: str | None) -> dict:
         if os.environ.get("OVERTONE_TRACEBACK") == "1":
             raise
         logging.error("%s: %s", type(err).__name__, err)
+        if isinstance(err, CheckpointWriteError):
+            # orbax's background writer threads may still be failing (and printing); leave now
+            # rather than wait on them at interpreter shutdown
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(1)
         sys.exit(1)
 
 
@@ -80,7 +87,10 @@ def main(
     extra = {name: (field, flags.DEFINE_string(name, None, text)) for name, (field, text) in (shortcuts or {}).items()}
     flags.mark_flag_as_required("config")
 
+    started = []
+
     def entry(argv):
+        started.append(True)
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         for name, (field, flag) in extra.items():
@@ -96,4 +106,14 @@ def main(
         announce(run(train, config.value, workdir.value))
 
     sys.argv = resolve_config_flag(sys.argv)
-    app.run(entry)
+    try:
+        app.run(entry)
+    except (KeyError, AttributeError, TypeError, ValueError) as err:
+        if started or os.environ.get("OVERTONE_TRACEBACK") == "1":
+            raise  # raised by the run itself, past flag parsing: a bug, keep its traceback
+        # ml_collections refuses an unknown --config.KEY or a value of the wrong type while absl
+        # parses the flags; say which in one line, as absl does for its own flag errors
+        detail = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+        detail = " ".join(detail.replace("\\n", " ").replace("\\", "").replace("'", "").split())
+        print(f"FATAL flag error: {type(err).__name__}: {detail}", file=sys.stderr)
+        sys.exit(2)

@@ -6,6 +6,8 @@ keeps its traceback. `OVERTONE_TRACEBACK=1` shows the traceback for these too.
 
 from corpora.audio import AudioError, TooManyBadFilesError
 from corpora.nsynth import NSynthFormatError
+from runtime.checkpoint import CheckpointWriteError
+from runtime.disk import DiskSpaceError
 from runtime.loop import NonFiniteLossError
 
 USER_ERRORS = (
@@ -13,6 +15,8 @@ USER_ERRORS = (
     TooManyBadFilesError,
     NSynthFormatError,
     NonFiniteLossError,
+    CheckpointWriteError,
+    DiskSpaceError,
     FileNotFoundError,
     KeyError,  # unknown registry names and options
     ValueError,  # invalid option values

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import encoders
 from corpora import soundfont
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
 from runtime.checkpoint import Checkpoints
+from runtime.metrics_log import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +97,30 @@ def write_run(folder, seed: int = 7) -> Trained:
     config = {"seed": 0, "encoder": {"name": "compact"}, "frontend": {"name": "vggish_logmel"}}
     (folder / "config.json").write_text(json.dumps(config))
     return model
+
+
+TINY_NSYNTH = ["--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)"]
+TINY = [
+    "--config.train.batch_size=16",
+    "--config.train.log_every_steps=1",
+    "--config.optimizer.learning_rate=1e-3",
+]
+
+
+def pretrain(workdir, *overrides, env, config="nsynth_mixup", check=True, devices=1, **popen):
+    env = dict(env)
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    command = [sys.executable, "-m", "pretrain", f"--config={config}:encoder=compact", *TINY]
+    command += [] if config.startswith("freesound") else TINY_NSYNTH
+    command += [f"--workdir={workdir}", *overrides]
+    if popen:
+        return subprocess.Popen(command, env=env, **popen)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def train_losses(workdir):
+    return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}

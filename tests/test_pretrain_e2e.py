@@ -6,39 +6,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
+from conftest import pretrain, train_losses
 
 from runtime.metrics_log import read_metrics
-
-TINY_NSYNTH = ["--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)"]
-TINY = [
-    "--config.train.batch_size=16",
-    "--config.train.log_every_steps=1",
-    "--config.optimizer.learning_rate=1e-3",
-]
-
-
-def pretrain(workdir, *overrides, env, config="nsynth_mixup", check=True, devices=1, **popen):
-    env = dict(env)
-    if devices > 1:
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    command = [sys.executable, "-m", "pretrain", f"--config={config}:encoder=compact", *TINY]
-    command += [] if config.startswith("freesound") else TINY_NSYNTH
-    command += [f"--workdir={workdir}", *overrides]
-    if popen:
-        return subprocess.Popen(command, env=env, **popen)
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"pretrain failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
-
-
-def train_losses(workdir):
-    return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""Disk space checks before large writes, so a cache never fills a disk silently."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class DiskSpaceError(OSError):
+    """Not enough free space for a write the toolkit is about to make."""
+
+
+def ensure_free(folder: str | Path, needed_bytes: float, what: str, *, margin: float = 1.1) -> None:
+    """Log how much `what` will write into `folder`; raise if the disk lacks `margin` × that."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    log.info("%s: about %.1f MB into %s (%.1f GB free)", what, needed_bytes / 1e6, folder, free / 1e9)
+    if needed_bytes * margin > free:
+        raise DiskSpaceError(
+            f"{what} needs about {needed_bytes / 1e6:.0f} MB in {folder} but only {free / 1e6:.0f} MB are free; "
+            "free space or point the cache elsewhere ($OVERTONE_CACHE or the config's cache option)"
+        )

@@ -1,0 +1,88 @@
+"""The bad-input catalogue, the cases not covered beside their readers: each with the exact
+expected behaviour — a clear error naming the file (or key), or a counted skip."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO, tone
+
+from corpora import nsynth
+from corpora.audio import AudioError, load_audio
+from corpora.irmas import IRMASFormatError, read_irmas
+from corpora.openmic import OpenMICFormatError, read_openmic
+
+
+def test_truncated_wav_gives_the_samples_present_and_truncated_flac_is_an_error(tmp_path):
+    wave = tone(440.0, 1.0)
+    sf.write(tmp_path / "a.wav", wave, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "a.flac", wave, 16000)
+    for name in ("a.wav", "a.flac"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 2])
+    partial = load_audio(tmp_path / "a.wav")  # libsndfile reads what is there; loaders pad to length
+    assert 7000 < len(partial) < 8100
+    np.testing.assert_allclose(partial, wave[: len(partial)], atol=1e-4)
+    with pytest.raises(AudioError, match=r"cannot decode audio file .*a\.flac"):
+        load_audio(tmp_path / "a.flac")
+
+
+def test_surround_audio_is_averaged_to_mono(tmp_path):
+    channels = np.stack([tone(110.0 * (k + 1), 0.5) for k in range(6)], axis=1)
+    sf.write(tmp_path / "surround.wav", channels, 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(tmp_path / "surround.wav"), channels.mean(axis=1), atol=1e-6)
+
+
+def test_a_clip_shorter_than_one_patch_is_padded_to_one(tmp_path):
+    from encoders.bundle import save
+    from encoders.pretrained import load_encoder
+
+    loaded = load_encoder("random:compact")
+    bundle_dir = save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x",
+                      provenance={})  # fmt: skip
+    import encoders
+
+    bundle = encoders.load(bundle_dir)
+    short = tone(440.0, 0.1)
+    padded = np.pad(short, (0, loaded.frontend.samples_for_patches(1) - len(short)))
+    np.testing.assert_array_equal(bundle.embed(short, 16000), bundle.embed(padded, 16000))
+    assert bundle.embed(short, 16000).shape == (1, 128)
+
+
+def test_partial_examples_json_names_the_file(tmp_path):
+    folder = tmp_path / "nsynth-valid"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "examples.json").write_text('{"flute_acoustic_000-060-100": {"note": 0, "pitch": 6')
+    with pytest.raises(nsynth.NSynthFormatError, match=r"nsynth-valid/examples.json is not valid JSON"):
+        nsynth.read_split(tmp_path, "valid")
+
+
+def test_missing_dataset_roots_say_what_they_expected(tmp_path):
+    with pytest.raises(OpenMICFormatError, match=r"openmic-2018.npz not found: an OpenMIC-2018 root holds"):
+        read_openmic(tmp_path / "nowhere")
+    with pytest.raises(IRMASFormatError, match=r"IRMAS-TrainingData not found"):
+        read_irmas(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--config.evaluation.thresold=0.3"], "thresold"),
+    (["--config.train.num_epochs=many"], "num_epochs"),
+    (["--encoder=/no/such/run"], "EncoderSourceError: --encoder=/no/such/run: /no/such/run/config.json not found"),
+    (["--config.data.root=/no/such/openmic"], "OpenMICFormatError: /no/such/openmic/openmic-2018.npz not found"),
+])  # fmt: skip
+def test_finetune_cli_refuses_bad_flags_and_sources_in_one_line(args, message, subprocess_env, tmp_path):
+    config = "openmic_attention_encoder" if "--encoder" in args[0] else "openmic_attention"
+    command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={tmp_path}", *args]
+    result = subprocess.run(command, env=subprocess_env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_probe_refuses_an_unknown_task(subprocess_env, tmp_path):
+    command = [sys.executable, "-m", "finetune.probe", "--task=nsynth_timbre", f"--workdir={tmp_path}"]
+    result = subprocess.run(command, env=subprocess_env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "unknown task 'nsynth_timbre'" in result.stderr
+    assert json.loads((tmp_path / "config.json").read_text())["task"] == "nsynth_timbre"

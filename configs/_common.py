@@ -107,6 +107,9 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
             workers=2,
             prefetch=4,
             embedded=embedded,
+            # finetune mode only (frozen embeddings are computed once): training-time effect
+            # probabilities, corpora/augment.py
+            augment=dict(pitch_shift=0.0, gain=0.0, lowpass=0.0, highpass=0.0, delay=0.0, reverb=0.0, noise=0.0),
         )
     )
     # embeddings every patch_hop_seconds; the head sees windows of window_patches of them

@@ -39,9 +39,11 @@ class CompactCNN(nnx.Module):
         *,
         widths: tuple[int, ...] = (32, 64, 128, 256, 256),
         embedding_dim: int = 128,
+        in_channels: int = 1,
         rngs: nnx.Rngs,
     ):
-        channels = (1, *widths)
+        channels = (in_channels, *widths)
+        self.in_channels = in_channels
         self.blocks = nnx.List([ConvBlock(channels[i], channels[i + 1], rngs=rngs) for i in range(len(widths))])
         self.embedding_dim = embedding_dim
         self.project = nnx.Linear(
@@ -49,11 +51,17 @@ class CompactCNN(nnx.Module):
         )
 
     def __call__(self, patches: jax.Array) -> jax.Array:
-        """(B, frames, bands) log-mel patches → (B, embedding_dim)."""
-        if patches.ndim != 3:
-            raise ValueError(f"CompactCNN takes (batch, frames, bands) patches; got {patches.shape}")
+        """(B, frames, bands) log-mel patches, or (B, frames, bands, channels) for a multi-channel
+        front-end (`in_channels`), → (B, embedding_dim)."""
+        if patches.ndim - (self.in_channels > 1) != 3 or (
+            self.in_channels > 1 and patches.shape[-1] != self.in_channels
+        ):
+            raise ValueError(
+                f"CompactCNN(in_channels={self.in_channels}) takes (batch, frames, bands"
+                f"{', channels' if self.in_channels > 1 else ''}) patches; got {patches.shape}"
+            )
         pool = functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2), padding="SAME")
-        x = patches[..., None]
+        x = patches[..., None] if self.in_channels == 1 else patches
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i < len(self.blocks) - 1:

@@ -109,6 +109,13 @@ class LogMel:
 
     def __call__(self, waveform: jax.Array) -> jax.Array:
         """(..., num_samples) float waveform in [-1, 1] → (..., frames, bands) log-mel."""
+        magnitude = self.magnitude(waveform)
+        # All mel weights and magnitudes are non-negative: float32 keeps this sum exact to ~1e-7.
+        mel = jnp.matmul(magnitude, jnp.asarray(self.weights(), jnp.float32), precision="highest")
+        return jnp.log(mel + self.log_offset)
+
+    def magnitude(self, waveform: jax.Array) -> jax.Array:
+        """(..., num_samples) → (..., frames, fft_length // 2 + 1) |STFT|, float32."""
         num_samples = waveform.shape[-1]
         frames = self.num_frames(num_samples)
         if frames == 0:
@@ -120,10 +127,7 @@ class LogMel:
         with jax.enable_x64(self.stft_dtype == "float64"):
             dtype = jnp.dtype(self.stft_dtype)
             framed = waveform.astype(dtype)[..., index] * jnp.asarray(self.window(), dtype)
-            magnitude = jnp.abs(jnp.fft.rfft(framed, n=self.fft_length, axis=-1)).astype(jnp.float32)
-        # All mel weights and magnitudes are non-negative: float32 keeps this sum exact to ~1e-7.
-        mel = jnp.matmul(magnitude, jnp.asarray(self.weights(), jnp.float32), precision="highest")
-        return jnp.log(mel + self.log_offset)
+            return jnp.abs(jnp.fft.rfft(framed, n=self.fft_length, axis=-1)).astype(jnp.float32)
 
     def patches(self, logmel: jax.Array) -> jax.Array:
         """(B, frames, bands) → (B, P, patch_frames, bands), non-overlapping by default."""
@@ -136,7 +140,74 @@ class LogMel:
         return logmel[..., index, :]
 
 
-FRONTENDS = {"vggish_logmel": LogMel}
+@dataclasses.dataclass(frozen=True)
+class MelSpectrogram(LogMel):
+    """A general log-mel spectrogram: librosa's mel filterbank (`htk` or Slaney scale, optional
+    `norm="slaney"` area normalisation), magnitude raised to `power` (2 = power spectrum), any
+    rate, window, hop, FFT size and band count. Equals `log(librosa.feature.melspectrogram(...,
+    center=False) + log_offset)` with the window placed at the start of each FFT frame (tested)."""
+
+    num_bands: int = 128
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    power: float = 2.0
+    htk: bool = False
+    norm: str = "slaney"  # or "" for unnormalised triangles
+    log_offset: float = 1e-6
+
+    def weights(self) -> np.ndarray:
+        import librosa
+
+        return librosa.filters.mel(
+            sr=self.sample_rate, n_fft=self.fft_length, n_mels=self.num_bands, fmin=self.fmin, fmax=self.fmax,
+            htk=self.htk, norm=self.norm or None,
+        ).T.astype(np.float64)  # fmt: skip
+
+    def __call__(self, waveform: jax.Array) -> jax.Array:
+        magnitude = self.magnitude(waveform)
+        power = magnitude if self.power == 1.0 else magnitude**self.power
+        mel = jnp.matmul(power, jnp.asarray(self.weights(), jnp.float32), precision="highest")
+        return jnp.log(mel + self.log_offset)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiResolution(MelSpectrogram):
+    """Several STFTs of different window lengths at one hop, each through its own mel filterbank
+    to `num_bands` bands, stacked as channels: (..., frames, bands, len(windows)). All windows of
+    a frame share its centre; the FFT size of each is its window length rounded up to a power
+    of two. Patches are (patch_frames, bands, channels)."""
+
+    windows: tuple[int, ...] = (256, 512, 1024)
+    window_length: int = 1024  # the longest window: sets the frame count
+    fft_length: int = 1024
+
+    def __post_init__(self):
+        super().__post_init__()
+        if max(self.windows) != self.window_length:
+            raise ValueError(f"window_length must equal the longest of windows {self.windows}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.windows)
+
+    def __call__(self, waveform: jax.Array) -> jax.Array:
+        stack = []
+        for window in self.windows:
+            fft = 1 << (window - 1).bit_length()
+            part = dataclasses.replace(self, windows=(window,), window_length=window, fft_length=fft)
+            offset = (self.window_length - window) // 2
+            frames = self.num_frames(waveform.shape[-1])
+            start = waveform[..., offset : offset + window + (frames - 1) * self.hop_length]
+            stack.append(MelSpectrogram.__call__(part, start))
+        return jnp.stack(stack, axis=-1)
+
+    def patches(self, logmel: jax.Array) -> jax.Array:
+        """(B, frames, bands, C) → (B, P, patch_frames, bands, C)."""
+        moved = jnp.moveaxis(logmel, -1, 1)  # (B, C, frames, bands)
+        return jnp.moveaxis(super().patches(moved), 1, -1)
+
+
+FRONTENDS = {"vggish_logmel": LogMel, "logmel": MelSpectrogram, "multistft": MultiResolution}
 
 
 def build_frontend(config) -> LogMel:

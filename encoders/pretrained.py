@@ -41,14 +41,19 @@ class LoadedEncoder:
     source: str  # what the user passed, for reports
 
 
-def load_encoder(source: str, *, seed: int = 0, checkpoint: str = "best") -> LoadedEncoder:
-    """`checkpoint` (runs only): best (falling back to latest), latest, or a step number."""
+def load_encoder(
+    source: str, *, seed: int = 0, checkpoint: str = "best", options: dict | None = None, frontend: dict | None = None
+) -> LoadedEncoder:
+    """`checkpoint` (runs only): best (falling back to latest), latest, or a step number.
+    `options` and `frontend` configure a random:NAME encoder (a trained one brings its own)."""
     if source.startswith("random:"):
         name = source.split(":", 1)[1]
         if name not in ENCODERS:
             raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
-        encoder = build_encoder(dict(name=name), rngs=nnx.Rngs(seed))
-        return LoadedEncoder(encoder, LogMel(), dict(name=name), checksum(encoder) + f"-seed{seed}", source)
+        config = {**(options or {}), "name": name}
+        encoder = build_encoder(config, rngs=nnx.Rngs(seed))
+        front = build_frontend(frontend) if frontend else LogMel()
+        return LoadedEncoder(encoder, front, config, checksum(encoder) + f"-seed{seed}", source)
     path = Path(source).expanduser()
     if (path / "manifest.json").is_file():
         from encoders.bundle import load

@@ -36,7 +36,6 @@ from finetune.tasks import TASKS, ClipSet
 from runtime import cli
 
 log = logging.getLogger(__name__)
-MULTILABEL = ("openmic", "irmas")
 
 
 def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np.ndarray]:
@@ -130,11 +129,11 @@ def probe(config, workdir: str | Path) -> dict:
         raise KeyError(f"unknown task {config.task!r}; valid: {sorted(TASKS)}")
     dataset = config.task.split("_")[0]
     source = config.encoder.source or f"random:{config.encoder.name}"
-    multilabel = config.task in MULTILABEL
     runs, accuracies = [], []
     for k in range(config.seeds):
         seed = config.seed + k
         clips = TASKS[config.task](config.data[dataset], seed)
+        multilabel = set(clips.single_label) != set(clips.paths)  # softmax only when every split is single-label
         vectors = clip_vectors(source, clips, config, seed)
         split = {s: (vectors[s], clips.targets[s], clips.observed[s]) for s in vectors}
         chosen, params, table = grid_search(split["train"], split["valid"], config.grid, multilabel=multilabel,

@@ -1,7 +1,7 @@
 """Downstream tasks: labelled clips with train / valid / test splits, from disk or embedded.
 
-`TASKS` is the registry (`openmic`, `irmas`, and for linear probes `nsynth_family`,
-`nsynth_pitch`); `load_task(config.data)` returns a `ClipSet`:
+`TASKS` is the registry (`openmic`, `irmas`, `folder` — your own class folders or CSV
+manifest — and for linear probes `nsynth_family`, `nsynth_pitch`); `load_task(config.data)` returns a `ClipSet`:
 audio paths, targets and observed-label masks per split, and (OpenMIC) the shipped VGGish
 features. The dataset root comes from `data.root`, else `$OPENMIC_DIR` / `$IRMAS_DIR`; with
 neither, the embedded SoundFont stand-in is rendered (once) and used, loudly, unless
@@ -122,9 +122,38 @@ def load_nsynth(data, seed: int, *, target: str) -> ClipSet:
     )
 
 
+def load_folder(data, seed: int) -> ClipSet:
+    """Your own data (`corpora.folder`): class sub-folders under data.root, or data.manifest."""
+    from corpora.folder import read_labelled_audio
+    from corpora.soundfont_folder import ensure_folder_corpus
+
+    root, embedded = Path(data.root or "."), False
+    if not data.root and not data.manifest:
+        if data.require_real:
+            raise FileNotFoundError("no data given: set --config.data.root (class folders) or --config.data.manifest")
+        root, embedded = ensure_folder_corpus(data.embedded.cache_dir or None, clips=data.embedded.clips), True
+        log.warning(
+            "No data given (data.root / data.manifest): using the EMBEDDED 4-class SoundFont folder in %s", root
+        )
+    fractions = dict(valid_fraction=data.valid_fraction, test_fraction=data.test_fraction)
+    dataset = read_labelled_audio("" if data.manifest else root, manifest=data.manifest, seed=seed, **fractions)
+    targets = {s: dataset.targets(s) for s in dataset.splits}
+    return ClipSet(
+        name="folder",
+        root=dataset.root,
+        embedded=embedded,
+        classes=dataset.classes,
+        paths={s: [path for path, _ in items] for s, items in dataset.splits.items()},
+        targets=targets,
+        observed={s: np.ones_like(t, bool) for s, t in targets.items()},
+        single_label=() if dataset.multilabel else tuple(dataset.splits),
+    )
+
+
 TASKS = {
     "openmic": load_openmic,
     "irmas": load_irmas,
+    "folder": load_folder,
     "nsynth_family": functools.partial(load_nsynth, target="family"),
     "nsynth_pitch": functools.partial(load_nsynth, target="pitch"),
 }

@@ -27,6 +27,7 @@ from flax import nnx
 
 import encoders
 from corpora.audio import AudioError, BadFileLog, decode_many, load_audio
+from corpora.augment import AudioEffects
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from corpora.soundfont import default_cache_dir
 from encoders.embedding import embed_sequences, with_patch_hop
@@ -155,7 +156,7 @@ def window_loader(sequences: list[np.ndarray], clips: ClipSet, split: str, size:
 
 
 def _frozen_sequences(config, clips: ClipSet, bad_log: BadFileLog, info: dict) -> dict[str, list[np.ndarray]]:
-    loaded = load_encoder(_encoder_source(config), seed=config.seed)
+    loaded = _load_encoder(config)
     loaded.encoder.eval()
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     cache_dir = Path(config.data.embedding_cache or default_cache_dir() / "embeddings")
@@ -182,24 +183,28 @@ def _minmax(sequences: dict[str, list[np.ndarray]], workdir: Path) -> dict[str, 
             for split, items in sequences.items()}  # fmt: skip
 
 
-def _encoder_source(config) -> str:
+def _load_encoder(config):
+    """--encoder (a run or bundle brings its own front-end), else an untrained encoder with the
+    config's encoder options and front-end — the random-initialisation baseline."""
     source = config.encoder.source
     if not source:
         source = f"random:{config.encoder.name}"
         log.warning("no --encoder given: using an UNTRAINED %s (%s) — the random-initialisation baseline",
                     config.encoder.name, source)  # fmt: skip
-    return source
+    options = {k: v for k, v in config.encoder.items() if k not in ("name", "source")}
+    return load_encoder(source, seed=config.seed, options=options, frontend=config.frontend.to_dict())
 
 
 def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
     """Mode `finetune`: encoder + head on audio crops holding `window_patches` patches."""
     size = config.protocol.window_patches
-    loaded = load_encoder(_encoder_source(config), seed=config.seed)
+    loaded = _load_encoder(config)
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum}
     head = build_head(config.model, len(clips.classes), loaded.encoder.embedding_dim, rngs=nnx.Rngs(config.seed))
     model = EncoderWithHead(loaded.encoder, head, frontend)
     crop = frontend.samples_for_patches(size)
+    effects = AudioEffects(dict(config.data.augment), frontend.sample_rate)
 
     def load(split: str):
         def load_row(row: int, rng) -> dict[str, np.ndarray]:
@@ -212,7 +217,10 @@ def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
             bad_log.ok()
             spare = max(0, len(wave) - crop)
             start = int(rng.integers(spare + 1)) if rng is not None else spare // 2
-            return _example(np.pad(wave[start : start + crop], (0, max(0, crop - len(wave)))), clips, split, row)
+            wave = np.pad(wave[start : start + crop], (0, max(0, crop - len(wave))))
+            if rng is not None and split == "train" and effects.active:
+                wave = effects(wave, rng).astype(np.float32)
+            return _example(wave, clips, split, row)
 
         return load_row
 

@@ -30,6 +30,7 @@ VARIANTS = {
     "irmas_attention": [""],
     "irmas_finetune": [""],
     "probe": [""],
+    "folder_4class_cnn": [""],
 }
 
 

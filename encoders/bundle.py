@@ -29,7 +29,7 @@ from flax import nnx
 from corpora.audio import resample
 from encoders import ENCODERS, build_encoder
 from encoders.embedding import embed_sequences, with_patch_hop
-from encoders.frontend import LogMel, build_frontend
+from encoders.frontend import LogMel, build_frontend, frontend_config
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 1
 WEIGHTS = "weights.safetensors"
@@ -67,7 +67,7 @@ def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend
         "toolkit_version": metadata.version("overtone"),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "encoder": {"name": encoder_config["name"], "options": options},
-        "frontend": dataclasses.asdict(frontend),
+        "frontend": frontend_config(frontend),
         "sample_rate": frontend.sample_rate,
         "embedding_dim": int(encoder.embedding_dim),
         "patch_seconds": frontend.samples_for_patches(1) / frontend.sample_rate,

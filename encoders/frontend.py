@@ -210,6 +210,12 @@ class MultiResolution(MelSpectrogram):
 FRONTENDS = {"vggish_logmel": LogMel, "logmel": MelSpectrogram, "multistft": MultiResolution}
 
 
+def frontend_config(frontend: LogMel) -> dict:
+    """The registry name and every field: what `build_frontend` rebuilds it from (bundles, caches)."""
+    name = next(n for n, cls in FRONTENDS.items() if type(frontend) is cls)
+    return {"name": name, **dataclasses.asdict(frontend)}
+
+
 def build_frontend(config) -> LogMel:
     """Front-end from `config.frontend` (`name` plus field overrides of that front-end)."""
     options = dict(config)

@@ -28,7 +28,7 @@ except ImportError as err:  # an optional extra
     raise ImportError("ONNX export needs the onnx package: pip install 'overtone[onnx]'") from err
 
 from encoders.bundle import EncoderBundle, flat_variables
-from encoders.frontend import LogMel
+from encoders.frontend import LogMel, MelSpectrogram
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17 (ONNX 1.12)
@@ -52,6 +52,8 @@ class Graph:
 
 def frontend_graph(g: Graph, frontend: LogMel, waveform: str) -> str:
     """waveform (samples,) → patches (P, patch_frames, bands)."""
+    if type(frontend) not in (LogMel, MelSpectrogram):
+        raise ValueError(f"no ONNX graph for the {type(frontend).__name__} front-end (vggish_logmel and logmel only)")
     if frontend.patch_hop != frontend.patch_frames:
         raise ValueError("ONNX export supports non-overlapping patches (patch_hop == patch_frames) only")
     bins = np.arange(frontend.fft_length // 2 + 1)[:, None]
@@ -62,6 +64,9 @@ def frontend_graph(g: Graph, frontend: LogMel, waveform: str) -> str:
     imag = g.op("Conv", x, g.const((-window * np.sin(angle))[:, None, :]), strides=[frontend.hop_length])
     power = g.op("Add", g.op("Mul", real, real), g.op("Mul", imag, imag))
     magnitude = g.op("Squeeze", g.op("Transpose", g.op("Sqrt", power), perm=[0, 2, 1]), g.const([0], np.int64))
+    power = getattr(frontend, "power", 1.0)
+    if power != 1.0:
+        magnitude = g.op("Pow", magnitude, g.const(power))
     mel = g.op("MatMul", magnitude, g.const(frontend.weights()))
     logmel = g.op("Log", g.op("Add", mel, g.const(frontend.log_offset)))
     frames = g.op("Shape", logmel, start=0, end=1)

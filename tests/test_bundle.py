@@ -51,6 +51,19 @@ def test_export_then_load_in_a_fresh_process_gives_the_training_models_embedding
     np.testing.assert_allclose(fresh["clip"], expected.mean(0), rtol=1e-6)
 
 
+def test_a_bundle_carries_its_frontend(tmp_path):
+    from encoders.frontend import MelSpectrogram
+
+    loaded = load_encoder("random:compact", frontend={"name": "logmel", "num_bands": 80, "hop_length": 200})
+    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x", provenance={})
+    bundle = encoders.load(tmp_path / "b")
+    assert bundle.frontend == loaded.frontend and isinstance(bundle.frontend, MelSpectrogram)
+    assert bundle.manifest["frontend"]["name"] == "logmel" and bundle.manifest["frontend"]["num_bands"] == 80
+    loaded.encoder.eval()
+    expected = next(iter(embed_sequences(loaded.encoder, loaded.frontend, [audio()])))
+    np.testing.assert_array_equal(bundle.embed(audio(), 16000), expected)
+
+
 def test_embed_resamples_and_mixes_down_for_the_caller(exported):
     _, folder = exported
     bundle = encoders.load(folder)
@@ -110,13 +123,13 @@ def test_embedding_cli_skips_and_lists_unreadable_files(exported, tmp_path):
     assert str(data["encoder_checksum"]) == load_encoder(str(folder)).checksum
 
 
-@pytest.mark.parametrize("name", ["compact", "vggish"])
-def test_onnx_graph_matches_jax(name, tmp_path):
+@pytest.mark.parametrize(("name", "frontend"), [("compact", None), ("vggish", None), ("compact", {"name": "logmel"})])
+def test_onnx_graph_matches_jax(name, frontend, tmp_path):
     import onnxruntime as ort
 
     from encoders.onnx_export import export_onnx
 
-    loaded = load_encoder(f"random:{name}")
+    loaded = load_encoder(f"random:{name}", frontend=frontend)
     if name == "compact":  # non-trivial batch statistics, so the inference-form batch-norm is checked
         loaded.encoder.blocks[1].norm.mean[...] = 0.1 * jax.numpy.arange(64.0)
         loaded.encoder.blocks[1].norm.var[...] = 1.5

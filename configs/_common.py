@@ -24,7 +24,15 @@ def nsynth_data() -> ConfigDict:
             embedded=dict(cache_dir="", pitch_step=6, velocities=(50, 100)),
             # training-only augmentation probabilities (corpora/augment.py, corpora/notes.py)
             augment=dict(
-                concat_prob=0.0, pitch_shift=0.0, gain=0.0, lowpass=0.0, highpass=0.0, delay=0.0, reverb=0.0, noise=0.0
+                concat_prob=0.0,
+                pitch_shift=0.0,
+                gain=0.0,
+                lowpass=0.0,
+                highpass=0.0,
+                delay=0.0,
+                reverb=0.0,
+                noise=0.0,
+                time_stretch=0.0,
             ),
         )
     )
@@ -109,12 +117,18 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
             embedded=embedded,
             # finetune mode only (frozen embeddings are computed once): training-time effect
             # probabilities, corpora/augment.py
-            augment=dict(pitch_shift=0.0, gain=0.0, lowpass=0.0, highpass=0.0, delay=0.0, reverb=0.0, noise=0.0),
+            augment=dict(
+                pitch_shift=0.0, gain=0.0, lowpass=0.0, highpass=0.0, delay=0.0, reverb=0.0, noise=0.0, time_stretch=0.0
+            ),
         )
     )
     # embeddings every patch_hop_seconds; the head sees windows of window_patches of them
     config.protocol = dict(patch_hop_seconds=0.96, window_patches=10, scale="none")
     config.evaluation = dict(threshold="0.5")  # a number, or "validation"
+    # mixup of two training examples: inputs by λ ~ Beta(α, α), labels as their union or λ-weighted
+    config.mix = dict(prob=0.0, alpha=0.4, labels="union")
+    # finetune mode: SpecAugment masks on the training patches (encoders/specaugment.py)
+    config.spec_augment = dict(time_masks=0, time_width=10, freq_masks=0, freq_width=8)
     config.model = dict(name="attention", hidden=128, layers=3, dropout=0.6)
     return config
 

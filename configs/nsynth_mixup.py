@@ -25,7 +25,8 @@ def get_config(arg=None):
         config.optimizer = dict(
             name="adam", learning_rate=1e-3, weight_decay=5e-4, schedule="cosine", warmup_steps=1000
         )
-        config.data.augment = {name: 0.3 for name in config.data.augment}
+        zhong = ("concat_prob", "pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise")
+        config.data.augment = {name: 0.3 if name in zhong else 0.0 for name in config.data.augment}
     elif variant["recipe"] != "taenzer":
         raise ValueError(f"unknown recipe {variant['recipe']!r}; valid: taenzer, zhong")
     return config

@@ -2,7 +2,7 @@
 
 Applied in the input workers to each training crop, each effect with its own probability
 (`data.augment.<effect>`), in a fixed order — pitch shift, gain, low-pass, high-pass, delay,
-reverb, noise — with parameters drawn from the example's RNG, so an augmented run is as
+reverb, noise, time stretch — with parameters drawn from the example's RNG, so an augmented run is as
 deterministic and resumable as a plain one. Zhong et al. name the effects and apply them
 with probability 0.3; the parameter ranges below are ours:
 
@@ -15,6 +15,7 @@ with probability 0.3; the parameter ranges below are ours:
 | delay       | two echoes at d and 2d, d in [50, 300] ms, gains a and a², a in [0.3, 0.6] |
 | reverb      | convolution with exponentially decaying noise, RT60 in [0.2, 1.5] s, wet share [0.1, 0.5] |
 | noise       | white noise at an SNR uniform in [10, 40] dB of the (processed) signal |
+| time_stretch | tempo × r, r log-uniform in [0.8, 1.25], pitch kept (phase vocoder, librosa), length kept |
 
 They run in the workers rather than on the device because filtering, resampling and long
 convolutions are cheap in scipy/soxr and awkward in a jitted step, and the input pipeline has
@@ -27,7 +28,7 @@ import numpy as np
 import scipy.signal
 import soxr
 
-EFFECTS = ("pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise")
+EFFECTS = ("pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise", "time_stretch")
 
 
 def pitch_shift(x: np.ndarray, semitones: float, rate: int) -> np.ndarray:
@@ -61,6 +62,14 @@ def reverb(x: np.ndarray, rt60: float, wet: float, rate: int, rng: np.random.Gen
     impulse /= np.sqrt(np.sum(impulse**2))
     tail = scipy.signal.fftconvolve(x, impulse)[: len(x)]
     return ((1.0 - wet) * x + wet * tail).astype(np.float32)
+
+
+def time_stretch(x: np.ndarray, rate: float) -> np.ndarray:
+    """Tempo × `rate` at the same pitch (librosa's phase vocoder), cut or zero-padded to the input length."""
+    import librosa
+
+    out = librosa.effects.time_stretch(np.asarray(x, np.float32), rate=rate)
+    return out[: len(x)] if len(out) >= len(x) else np.pad(out, (0, len(x) - len(out)))
 
 
 def add_noise(x: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -110,6 +119,8 @@ class AudioEffects:
                 x = delay(x, rng.uniform(0.05, 0.3), rng.uniform(0.3, 0.6), rate)
             elif effect == "reverb":
                 x = reverb(x, rng.uniform(0.2, 1.5), rng.uniform(0.1, 0.5), rate, rng)
-            else:
+            elif effect == "noise":
                 x = add_noise(x, rng.uniform(10.0, 40.0), rng)
+            else:
+                x = time_stretch(x, float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))))
         return x

@@ -46,7 +46,7 @@ def embed_sequences(
         embedded = []
         for start in range(0, len(patches), chunk):
             block = patches[start : start + chunk]
-            padded = np.pad(block, ((0, chunk - len(block)), (0, 0), (0, 0)))
+            padded = np.pad(block, [(0, chunk - len(block))] + [(0, 0)] * (block.ndim - 1))
             embedded.append(np.asarray(forward(state, jnp.asarray(padded)))[: len(block)])
         bounds = np.cumsum([0] + [count for count, _ in pending])
         yield from np.split(np.concatenate(embedded), bounds[1:-1])

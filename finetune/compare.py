@@ -55,7 +55,7 @@ def compare(runs: list[Path], *, split: str = "test") -> list[dict]:
         label = ", ".join(f"{k}={json.loads(config[k])}" for k in differing if k in config)
         row = {"label": label or members[0][0].name, "runs": [str(m[0]) for m in members], "metrics": {}}
         for name in HEADLINE:
-            values = np.array([m[1][name] for m in members], float)
+            values = np.array([m[1].get(name, np.nan) for m in members], float)
             std = float(values.std(ddof=1)) if len(values) > 1 else None
             row["metrics"][name] = {"mean": float(values.mean()), "std": std, "values": values.tolist()}
         rows.append(row)

@@ -13,6 +13,7 @@ they are computed here in numpy because scikit-learn has no notion of a per-entr
 * `openmic_f1`: the number Gururani et al. and Taenzer et al. report — for each instrument,
   the macro average of the F1 of its negative and positive class over the clips where it is
   observed, then the mean over instruments. It is not the multi-label F1 above.
+* `top1_in_labels`: how often the highest-scoring (observed) class is one of the clip's labels.
 * LRAP (label ranking average precision) per sample over its observed labels; samples
   without an observed positive are skipped (scikit-learn would count them as 1).
 * mAP: average precision per class over its observed clips, averaged over the classes that
@@ -82,6 +83,7 @@ def multilabel_metrics(
         "recall_micro": float(micro_r),
         "openmic_f1": float(((f1 + negative_f1) / 2)[observed.any(0)].mean()),
         "lrap": label_ranking_average_precision(scores, targets, observed),
+        "top1_in_labels": top1_in_labels(scores, targets, observed),
         "map": float(np.nanmean(per_class_ap)) if has_positive.any() else float("nan"),
         "per_class": {
             name: {
@@ -94,6 +96,15 @@ def multilabel_metrics(
             for c, name in enumerate(names)
         },  # fmt: skip
     }
+
+
+def top1_in_labels(scores: np.ndarray, targets: np.ndarray, observed: np.ndarray) -> float:
+    """Share of clips (with an observed positive) whose highest-scoring observed class is a true label."""
+    keep = (targets & observed).any(1)
+    if not keep.any():
+        return float("nan")
+    top = np.where(observed, scores, -np.inf).argmax(1)
+    return float(targets[np.arange(len(top)), top][keep].mean())
 
 
 def label_ranking_average_precision(scores: np.ndarray, targets: np.ndarray, observed: np.ndarray) -> float:

@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-HEADLINE = ("f1_micro", "f1_macro", "openmic_f1", "precision_macro", "recall_macro", "lrap", "map")
+HEADLINE = ("f1_micro", "f1_macro", "openmic_f1", "precision_macro", "recall_macro", "lrap", "map", "top1_in_labels")
 SPLITS = ("valid", "test")
 
 

@@ -32,11 +32,13 @@ from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batch
 from corpora.soundfont import default_cache_dir
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
+from encoders.specaugment import spec_augment
 from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
 from finetune.heads import build_head
 from finetune.report import write_report
 from finetune.tasks import ClipSet, load_task
+from objectives.family_mixup import mixup
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -55,13 +57,34 @@ class Head(nnx.Module):
 
 
 class EncoderWithHead(nnx.Module):
-    """Encoder and head trained together on waveforms (mode `finetune`)."""
+    """Encoder and head trained together on waveforms (mode `finetune`); SpecAugment masks the
+    training patches when `spec` asks for masks."""
 
-    def __init__(self, encoder: nnx.Module, head: nnx.Module, frontend):
+    def __init__(self, encoder: nnx.Module, head: nnx.Module, frontend, spec: dict | None = None):
         self.encoder, self.head, self.frontend = encoder, head, frontend
+        self.spec = tuple(sorted((spec or {}).items()))  # static, hashable
 
     def __call__(self, x, *, key=None, train=False):
-        return self.head(encoders.encode_clips(self.encoder, self.frontend, x), key=key, train=train)
+        patches = self.frontend.patches(self.frontend(x))
+        spec = dict(self.spec)
+        if train and (spec.get("time_masks") or spec.get("freq_masks")):
+            flat = patches.reshape(-1, *patches.shape[2:])
+            patches = spec_augment(flat, jax.random.fold_in(key, 1000), **spec).reshape(patches.shape)
+        return self.head(encoders.encode_patches(self.encoder, patches), key=key, train=train)
+
+
+def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labels: str) -> dict:
+    """Mixup across the batch (each example with its neighbour, λ ~ Beta(α, α), applied to a
+    whole batch with probability `prob`): inputs mixed by λ; targets the union of both label
+    sets (`labels='union'`) or λ-weighted (`'soft'`); a label counts only where both examples
+    observe it, an example only when both loaded."""
+    x, soft, weight, lam = mixup(key, batch["x"], batch["y"], batch["weight"], prob=prob, alpha=alpha)
+    mixed = lam < 1.0
+    partner = lambda v: jnp.roll(v, 1, axis=0)  # noqa: E731
+    union = jnp.maximum(batch["y"], partner(batch["y"]))
+    y = soft if labels == "soft" else jnp.where(mixed, union, batch["y"])
+    observed = batch["observed"] * jnp.where(mixed, partner(batch["observed"]), 1.0)
+    return {"x": x, "y": y, "observed": observed, "weight": weight}
 
 
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
@@ -79,7 +102,14 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     else:
         model, load, score = _head_setup(config, clips, bad_log, workdir, info)
 
+    mix = config.mix
+    if mix.labels not in ("union", "soft"):
+        raise ValueError(f"mix.labels must be 'union' or 'soft', got {mix.labels!r}")
+
     def loss_fn(model, batch, key, train: bool):
+        if train and mix.prob > 0:
+            key, mix_key = jax.random.split(key)
+            batch = mix_examples(batch, mix_key, prob=mix.prob, alpha=mix.alpha, labels=mix.labels)
         probabilities = model(batch["x"], key=key, train=train)
         return masked_bce(probabilities, batch["y"], batch["observed"] * batch["weight"][:, None]), {}
 
@@ -202,7 +232,7 @@ def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum}
     head = build_head(config.model, len(clips.classes), loaded.encoder.embedding_dim, rngs=nnx.Rngs(config.seed))
-    model = EncoderWithHead(loaded.encoder, head, frontend)
+    model = EncoderWithHead(loaded.encoder, head, frontend, spec=config.spec_augment.to_dict())
     crop = frontend.samples_for_patches(size)
     effects = AudioEffects(dict(config.data.augment), frontend.sample_rate)
 

@@ -126,3 +126,19 @@ def test_loader_applies_effects_in_training_only(tmp_path):
     trained, clean = loud(note, np.random.default_rng(0))["audio"], plain(note, None)["audio"]
     ratio = np.abs(trained).max() / np.abs(clean).max()
     assert 10 ** (-6 / 20) - 1e-6 <= ratio <= 10 ** (6 / 20) + 1e-6 and abs(ratio - 1) > 1e-3
+
+
+def test_time_stretch_changes_tempo_keeps_pitch_and_length():
+    from corpora.augment import time_stretch
+
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    burst = np.where(t < 1.0, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0).astype(np.float32)  # 1 s of tone, 1 s silence
+    for factor in (1.25, 0.8):
+        out = time_stretch(burst, factor)
+        assert out.shape == burst.shape
+        envelope = np.convolve(np.abs(out), np.ones(400) / 400, mode="same")
+        sounding = np.count_nonzero(envelope > 0.5 * envelope.max()) / rate
+        assert sounding == pytest.approx(1.0 / factor, abs=0.03)
+        spectrum = np.abs(np.fft.rfft(out[: rate // 2]))
+        assert abs(np.fft.rfftfreq(rate // 2, 1 / rate)[spectrum.argmax()] - 1000) < 10

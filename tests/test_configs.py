@@ -31,6 +31,7 @@ VARIANTS = {
     "irmas_finetune": [""],
     "probe": [""],
     "folder_4class_cnn": [""],
+    "irmas_multistft": [""],
 }
 
 

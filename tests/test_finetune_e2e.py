@@ -100,3 +100,13 @@ def test_irmas_finetune_starts_from_a_pretraining_run(subprocess_env, tmp_path):
     assert summary["data"]["encoder"] == str(run)
     assert summary["data"]["encoder_checksum"] == load_encoder(str(run)).checksum
     check_report(workdir, single_label=True)
+
+
+def test_irmas_multistft_trains_a_three_channel_cnn_with_spec_augment(subprocess_env, tmp_path):
+    finetune(tmp_path, "irmas_multistft", "--config.train.num_epochs=3", "--config.mix.prob=0.5", *TINY_IRMAS,
+             env=subprocess_env)  # fmt: skip
+    metrics = check_report(tmp_path, single_label=True)
+    assert 0.0 <= metrics["test"]["top1_in_labels"] <= 1.0
+    assert "top1_in_labels" in (tmp_path / "report" / "report.md").read_text()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["frontend"]["name"] == "multistft" and config["encoder"]["in_channels"] == 3

@@ -93,3 +93,16 @@ def test_singlelabel_equals_sklearn():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ"):
         multilabel_metrics(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+def test_top1_in_labels_equals_a_direct_loop():
+    rng = np.random.default_rng(5)
+    scores, targets = rng.random((40, 6)), rng.random((40, 6)) < 0.3
+    observed = rng.random((40, 6)) < 0.7
+    got = multilabel_metrics(scores, targets, observed)["top1_in_labels"]
+    hits = []
+    for s, t, m in zip(scores, targets, observed, strict=True):
+        if (t & m).any():
+            best = max(np.flatnonzero(m), key=lambda c: s[c])
+            hits.append(bool(t[best]))
+    assert got == pytest.approx(np.mean(hits))

@@ -32,6 +32,7 @@ VARIANTS = {
     "probe": [""],
     "folder_4class_cnn": [""],
     "irmas_multistft": [""],
+    "openmic_attention_cqt_aug": [""],
 }
 
 

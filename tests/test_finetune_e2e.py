@@ -110,3 +110,12 @@ def test_irmas_multistft_trains_a_three_channel_cnn_with_spec_augment(subprocess
     assert "top1_in_labels" in (tmp_path / "report" / "report.md").read_text()
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["frontend"]["name"] == "multistft" and config["encoder"]["in_channels"] == 3
+
+
+def test_openmic_cqt_with_augmentation_trains_end_to_end(subprocess_env, tmp_path):
+    finetune(tmp_path, "openmic_attention_cqt_aug", "--config.data.embedded.clips=80", "--config.train.num_epochs=1",
+             "--config.train.batch_size=8", env=subprocess_env)  # fmt: skip
+    check_report(tmp_path, single_label=False)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["frontend"]["name"] == "cqt" and config["mode"] == "finetune"
+    assert config["data"]["augment"]["time_stretch"] == 0.3 and config["mix"]["prob"] == 0.5

@@ -68,3 +68,21 @@ def test_frontend_options_are_checked():
         build_frontend({"name": "logmel", "n_mels": 40})
     with pytest.raises(ValueError, match="window_length must equal the longest"):
         MultiResolution(windows=(256, 512), window_length=1024)
+
+
+@pytest.mark.parametrize("name", ["noise", "tone"])
+def test_cqt_equals_librosa_pseudo_cqt(name):
+    from encoders.frontend import ConstantQ
+
+    y = signals()[name]
+    reference = librosa.pseudo_cqt(y=y, sr=RATE, hop_length=160, fmin=32.703, n_bins=84, bins_per_octave=12,
+                                   tuning=0.0, pad_mode="constant", sparsity=0.0).T  # fmt: skip
+    expected = np.log(reference + 1e-6)
+    loud = reference > 1e-3 * reference.max()
+    for dtype, floor in (("float32", 0.05), ("float64", 5e-3)):
+        frontend = ConstantQ(stft_dtype=dtype)
+        assert frontend.fft_length == frontend.window_length == 16384  # the C1 wavelet's length, rounded up
+        ours = np.asarray(frontend(jnp.asarray(np.pad(y, frontend.fft_length // 2).astype(np.float32))))
+        assert ours.shape == reference.shape
+        np.testing.assert_allclose(ours[loud], expected[loud], atol=1e-4)
+        np.testing.assert_allclose(ours, expected, atol=floor)  # near-empty bins of the pure tone

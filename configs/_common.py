@@ -67,6 +67,8 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config = runtime(batch_size=64)
     config.data = nsynth_data()
     config.encoder = dict(name=values["encoder"])
+    if values["encoder"] == "sinc":  # Zhong et al.'s encoder learns its filters from the waveform
+        config.frontend = dict(name="waveform")
     config.objective = objective
     config.export = True  # write the encoder bundle to WORKDIR/export at the end (python -m encoders.export)
     return config, values

@@ -16,9 +16,10 @@ from flax import nnx
 
 from encoders.compact import CompactCNN
 from encoders.frontend import FRONTENDS, LogMel, build_frontend
+from encoders.sinc import SincResNet
 from encoders.vggish import VGGish
 
-ENCODERS = {"vggish": VGGish, "compact": CompactCNN}
+ENCODERS = {"vggish": VGGish, "compact": CompactCNN, "sinc": SincResNet}
 
 __all__ = [
     "ENCODERS",

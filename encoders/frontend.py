@@ -252,7 +252,27 @@ class ConstantQ(LogMel):
         return (spectra / np.sqrt(n_fft)).T
 
 
-FRONTENDS = {"vggish_logmel": LogMel, "logmel": MelSpectrogram, "multistft": MultiResolution, "cqt": ConstantQ}
+@dataclasses.dataclass(frozen=True)
+class Waveform(LogMel):
+    """The raw waveform, for encoders that learn their own filters (`sinc`): every sample is a
+    "frame" of one "band", so patches are (patch_frames samples, 1) — 15,600 samples (0.975 s)
+    every 15,360 (0.96 s), VGGish's patch span — and all patch arithmetic is shared."""
+
+    window_length: int = 1
+    hop_length: int = 1
+    fft_length: int = 1
+    num_bands: int = 1
+    patch_frames: int = 15600
+    patch_hop: int = 15360
+
+    def __call__(self, waveform: jax.Array) -> jax.Array:
+        return waveform.astype(jnp.float32)[..., None]
+
+
+FRONTENDS = {
+    "vggish_logmel": LogMel, "logmel": MelSpectrogram, "multistft": MultiResolution, "cqt": ConstantQ,
+    "waveform": Waveform,
+}  # fmt: skip
 
 
 def frontend_config(frontend: LogMel) -> dict:

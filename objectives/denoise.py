@@ -102,6 +102,9 @@ class Denoise(nnx.Module):
     def __call__(self, encoder, frontend, batch: dict, key: jax.Array, *, train: bool):
         """Validation corrupts too (with the fixed evaluation key), so its loss is the same
         objective as training's and comparable across evaluations."""
+        if frontend.num_bands < 2:
+            raise ValueError("denoising reconstructs spectrogram patches; the waveform front-end (sinc encoder) "
+                             "has none: pretrain the sinc encoder with nsynth_mixup")  # fmt: skip
         clean = frontend.patches(frontend(batch["audio"]))  # (B, P, F, bands)
         floor = float(np.log(frontend.log_offset))
         noisy = corrupt(key, clean, noise=self.noise, noise_std=self.noise_std, keep_prob=self.keep_prob, floor=floor)

@@ -19,7 +19,13 @@ from runtime import cli
 
 NUM_CLASSES = {"family": len(FAMILIES), "instrument": 1006, "tags": 1000}
 VARIANTS = {
-    "nsynth_mixup": ["", "encoder=compact", "recipe=zhong", "encoder=compact,recipe=zhong"],
+    "nsynth_mixup": [
+        "",
+        "encoder=compact",
+        "recipe=zhong",
+        "encoder=compact,recipe=zhong",
+        "encoder=sinc,recipe=zhong",
+    ],
     "nsynth_denoise_add": ["", "encoder=compact"],
     "nsynth_denoise_mul": ["", "encoder=compact"],
     "nsynth_mixup_denoise": ["", "encoder=compact"],
@@ -51,7 +57,8 @@ def test_config_loads_and_builds(name, arg):
         return
     if "objective" in config:  # pretraining
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
-        assert model.encoder.embedding_dim == 128
+        assert model.encoder.embedding_dim == (512 if config.encoder.name == "sinc" else 128)
+        assert (config.frontend.name == "waveform") == (config.encoder.name == "sinc")
     else:  # downstream
         x = jnp.zeros((2, config.protocol.window_patches, 128))
         out = jax.eval_shape(lambda: build_head(config.model, 20, 128, rngs=nnx.Rngs(0))(x))
@@ -85,7 +92,7 @@ def test_variant_strings():
 @pytest.mark.parametrize(("flag", "message"), [
     ("--config.train.nope=1", "nope"),
     ("--config.train.batch_size=many", "batch_size"),
-    ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'vggish']"),
+    ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'sinc', 'vggish']"),
 ])  # fmt: skip
 def test_cli_refuses_unknown_keys_bad_types_and_names(flag, message, tmp_path, subprocess_env):
     args = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup", f"--workdir={tmp_path}", flag]

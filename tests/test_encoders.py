@@ -9,7 +9,16 @@ from flax import nnx
 import encoders
 from encoders.vggish import VGGish
 
-PARAMETER_RANGES = {"vggish": (72_141_184, 72_141_184), "compact": (1_000_000, 2_000_000)}
+PARAMETER_RANGES = {
+    "vggish": (72_141_184, 72_141_184),
+    "compact": (1_000_000, 2_000_000),
+    "sinc": (1_333_812, 1_333_812),
+}
+EMBEDDING = {"vggish": 128, "compact": 128, "sinc": 512}
+
+
+def frontend_for(name: str):
+    return encoders.FRONTENDS["waveform"]() if name == "sinc" else encoders.LogMel()
 
 
 @pytest.fixture(scope="module", params=sorted(encoders.ENCODERS))
@@ -28,20 +37,22 @@ def test_parameter_count(built):
 
 
 def test_patches_to_embeddings(built):
-    _, encoder = built
-    out = encoder(jax.random.normal(jax.random.key(1), (3, 96, 64)))
-    assert out.shape == (3, encoder.embedding_dim) == (3, 128)
+    name, encoder = built
+    frontend = frontend_for(name)
+    patches = frontend.patches(frontend(0.1 * jax.random.normal(jax.random.key(1), (3, 16000))))[:, 0]
+    out = encoder(patches)
+    assert out.shape == (3, encoder.embedding_dim) == (3, EMBEDDING[name])
     assert np.all(np.isfinite(np.asarray(out)))
 
 
 def test_clips_to_time_sequence(built):
     """A batch of 4-s clips becomes 4 embeddings each, equal to embedding each patch alone."""
-    _, encoder = built
+    name, encoder = built
     encoder.eval()  # batch-norm with running statistics: patches independent of each other
-    frontend = encoders.LogMel()
+    frontend = frontend_for(name)
     audio = 0.1 * jax.random.normal(jax.random.key(2), (2, 64000))
     sequence = encoders.encode_clips(encoder, frontend, audio)
-    assert sequence.shape == (2, 4, 128)
+    assert sequence.shape == (2, 4, EMBEDDING[name])
     patches = frontend.patches(frontend(audio))
     np.testing.assert_allclose(sequence[1, 3], encoder(patches[1, 3][None])[0], rtol=1e-4, atol=1e-4)
     encoder.train()
@@ -83,7 +94,44 @@ def test_vggish_refuses_other_patch_sizes():
 
 
 def test_registry_errors_name_the_valid_choices():
-    with pytest.raises(KeyError, match=r"registered: \['compact', 'vggish'\]"):
+    with pytest.raises(KeyError, match=r"registered: \['compact', 'sinc', 'vggish'\]"):
         encoders.build_encoder({"name": "resnet"}, rngs=nnx.Rngs(0))
     with pytest.raises(KeyError, match="has no option"):
         encoders.build_encoder({"name": "vggish", "width": 3}, rngs=nnx.Rngs(0))
+
+
+def test_sinc_filters_follow_sincnet_and_pass_their_band():
+    from encoders.sinc import SincResNet
+
+    model = SincResNet(rngs=nnx.Rngs(0))
+    kernels = np.asarray(model.kernels())
+    assert kernels.shape == (801, 128)
+    low = 50.0 + np.abs(np.asarray(model.low_hz[...], np.float64))
+    high = np.minimum(low + 50.0 + np.abs(np.asarray(model.band_hz[...], np.float64)), 8000.0)
+    t = (np.arange(801) - 400) / 16000
+    for i in (0, 40, 127):  # independent re-derivation: difference of two windowed low-pass sincs
+        band = 2 * high[i] * np.sinc(2 * high[i] * t) - 2 * low[i] * np.sinc(2 * low[i] * t)
+        expected = band * np.hamming(801) / (2 * (high[i] - low[i]))
+        np.testing.assert_allclose(kernels[:, i], expected, atol=5e-5)  # float32 sinc arguments near Nyquist
+        response = np.abs(np.fft.rfft(kernels[:, i], 16000))
+        peak = np.argmax(response)  # 1-Hz bins
+        assert low[i] - 20 <= peak <= high[i] + 20
+    assert np.all(np.diff(low) > 0)  # mel-spaced, increasing
+
+
+def test_lde_pooling_equals_numpy():
+    from encoders.sinc import SincResNet
+
+    model = SincResNet(rngs=nnx.Rngs(0))
+    x = np.random.default_rng(0).normal(size=(2, 7, 128)).astype(np.float32)
+    centres, scales = np.asarray(model.centres[...]), np.asarray(model.scales[...])
+    expected = []
+    for sample in x:
+        residual = sample[:, None, :] - centres[None]  # (T, C, D)
+        logits = -np.abs(scales) * (residual**2).sum(-1)
+        weights = np.exp(logits - logits.max(1, keepdims=True))
+        weights /= weights.sum(1, keepdims=True)
+        expected.append(((weights[..., None] * residual).sum(0) / weights.sum(0)[:, None]).reshape(-1))
+    np.testing.assert_allclose(np.asarray(model.lde(jnp.asarray(x))), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="waveform patches"):
+        model(jnp.zeros((2, 96, 64)))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from runtime.metrics_log import read_metrics
 
@@ -119,3 +120,19 @@ def test_openmic_cqt_with_augmentation_trains_end_to_end(subprocess_env, tmp_pat
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["frontend"]["name"] == "cqt" and config["mode"] == "finetune"
     assert config["data"]["augment"]["time_stretch"] == 0.3 and config["mix"]["prob"] == 0.5
+
+
+@pytest.mark.slow  # ≈ 1 min: python -m pytest -m slow tests/test_finetune_e2e.py
+def test_zhong_pipeline_with_their_waveform_encoder(subprocess_env, tmp_path):
+    """NSynth pretraining of the sinc encoder on waveforms, then IRMAS fine-tuning from it."""
+    run = tmp_path / "pretrain"
+    command = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup:encoder=sinc", f"--workdir={run}",
+               "--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)",
+               "--config.train.batch_size=8", "--config.train.num_steps=2",
+               "--config.train.eval_every_steps=2"]  # fmt: skip
+    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run / "export" / "manifest.json").read_text())["frontend"]["name"] == "waveform"
+    finetune(tmp_path / "ft", "irmas_finetune", f"--encoder={run}", "--config.train.num_epochs=1",
+             "--config.train.batch_size=8", *TINY_IRMAS, env=subprocess_env)  # fmt: skip
+    check_report(tmp_path / "ft", single_label=True)

@@ -71,6 +71,8 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
         config.frontend = dict(name="waveform")
     config.objective = objective
     config.export = True  # write the encoder bundle to WORKDIR/export at the end (python -m encoders.export)
+    # SpecAugment masks on the training patches (encoders/specaugment.py); not with denoising
+    config.spec_augment = dict(time_masks=0, time_width=10, freq_masks=0, freq_width=8)
     return config, values
 
 

@@ -32,3 +32,26 @@ def spec_augment(patches: jax.Array, key: jax.Array, *, time_masks: int, time_wi
     masked = masked.reshape(masked.shape + (1,) * (patches.ndim - 3))
     mean = patches.mean(axis=tuple(range(1, patches.ndim)), keepdims=True)
     return jnp.where(masked, mean, patches)
+
+
+class MaskedPatches:
+    """A front-end whose patches come out SpecAugment-masked (for one training step's `key`);
+    everything else is the wrapped front-end's. Objectives and heads need no change."""
+
+    def __init__(self, frontend, key: jax.Array, spec: dict):
+        self.frontend, self.key, self.spec = frontend, key, spec
+
+    def __getattr__(self, name):
+        return getattr(self.frontend, name)
+
+    def __call__(self, waveform: jax.Array) -> jax.Array:
+        return self.frontend(waveform)
+
+    def patches(self, logmel: jax.Array) -> jax.Array:
+        patches = self.frontend.patches(logmel)
+        flat = patches.reshape(-1, *patches.shape[2:])
+        return spec_augment(flat, self.key, **self.spec).reshape(patches.shape)
+
+
+def active(spec) -> bool:
+    return bool(spec.get("time_masks") or spec.get("freq_masks"))

@@ -32,7 +32,7 @@ from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batch
 from corpora.soundfont import default_cache_dir
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
-from encoders.specaugment import spec_augment
+from encoders.specaugment import MaskedPatches, active
 from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
 from finetune.heads import build_head
@@ -65,12 +65,13 @@ class EncoderWithHead(nnx.Module):
         self.spec = tuple(sorted((spec or {}).items()))  # static, hashable
 
     def __call__(self, x, *, key=None, train=False):
-        patches = self.frontend.patches(self.frontend(x))
         spec = dict(self.spec)
-        if train and (spec.get("time_masks") or spec.get("freq_masks")):
-            flat = patches.reshape(-1, *patches.shape[2:])
-            patches = spec_augment(flat, jax.random.fold_in(key, 1000), **spec).reshape(patches.shape)
-        return self.head(encoders.encode_patches(self.encoder, patches), key=key, train=train)
+        frontend = (
+            MaskedPatches(self.frontend, jax.random.fold_in(key, 1000), spec)
+            if train and active(spec)
+            else self.frontend
+        )
+        return self.head(encoders.encode_clips(self.encoder, frontend, x), key=key, train=train)
 
 
 def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labels: str) -> dict:

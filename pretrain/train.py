@@ -14,6 +14,7 @@ import objectives
 from corpora import get_dataset
 from corpora.audio import BadFileLog
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
+from encoders.specaugment import MaskedPatches, active
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -92,8 +93,14 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)},
     )
 
+    spec = config.spec_augment.to_dict()
+    if active(spec) and "denoise" in json.dumps(config.objective.to_dict()):
+        raise ValueError("spec_augment masks the input patches, which a denoising objective reconstructs; "
+                         "use its own corruption (objective.noise) instead")  # fmt: skip
+
     def loss_fn(model: Pretrainer, batch, key, train: bool):
-        return model.objective(model.encoder, frontend, batch, key, train=train)
+        masked = MaskedPatches(frontend, jax.random.fold_in(key, 1000), spec) if train and active(spec) else frontend
+        return model.objective(model.encoder, masked, batch, key, train=train)
 
     summary = fit(model, loss_fn, data, config, workdir)
     bad_log.check(final=True)

@@ -57,3 +57,31 @@ def test_mixing_takes_the_label_union_and_needs_both_observations():
     unmixed = mix_examples(batch, key, prob=0.0, alpha=0.4, labels="union")
     for name in batch:
         np.testing.assert_array_equal(unmixed[name], batch[name])
+
+
+def test_masked_patches_wraps_any_frontend_and_masks_only_its_patches():
+    import encoders
+    from encoders.specaugment import MaskedPatches
+
+    frontend = encoders.LogMel()
+    spec = dict(time_masks=1, time_width=20, freq_masks=1, freq_width=10)
+    key = jax.random.key(7)
+    masked = MaskedPatches(frontend, key, spec)
+    audio = 0.1 * jax.random.normal(jax.random.key(1), (2, frontend.samples_for_patches(3)))
+    np.testing.assert_array_equal(masked(audio), frontend(audio))  # the spectrogram itself is untouched
+    assert masked.num_bands == 64 and masked.samples_for_patches(1) == frontend.samples_for_patches(1)
+    plain = frontend.patches(frontend(audio))
+    expected = spec_augment(plain.reshape(6, 96, 64), key, **spec).reshape(plain.shape)
+    np.testing.assert_array_equal(masked.patches(masked(audio)), expected)
+    assert (np.asarray(expected) != np.asarray(plain)).any()
+
+
+def test_pretraining_refuses_spec_augment_with_denoising(tmp_path, subprocess_env):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pretrain", "--config=nsynth_denoise_add:encoder=compact", f"--workdir={tmp_path}",
+               "--config.spec_augment.time_masks=2", "--config.data.embedded.pitch_step=12",
+               "--config.data.embedded.velocities=(100,)"]  # fmt: skip
+    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "spec_augment masks the input patches" in result.stderr

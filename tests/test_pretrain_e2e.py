@@ -126,8 +126,19 @@ def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_
     "config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise", "nsynth_textual", "freesound_align"]
 )
 def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp_path):
+    # the word-vector run also exercises SpecAugment in pretraining
+    extra = (
+        ("--config.spec_augment.time_masks=2", "--config.spec_augment.freq_masks=1")
+        if config == "nsynth_textual"
+        else ()
+    )
     result = pretrain(
-        tmp_path, "--config.train.num_steps=12", "--config.train.eval_every_steps=6", env=subprocess_env, config=config
+        tmp_path,
+        "--config.train.num_steps=12",
+        "--config.train.eval_every_steps=6",
+        *extra,
+        env=subprocess_env,
+        config=config,
     )
     assert result.returncode == 0
     rows = read_metrics(tmp_path)
@@ -147,7 +158,12 @@ def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp
     summary = json.loads((tmp_path / "summary.json").read_text())
     (tmp_path / "summary.json").unlink()
     result = pretrain(
-        tmp_path, "--config.train.num_steps=12", "--config.train.eval_every_steps=6", env=subprocess_env, config=config
+        tmp_path,
+        "--config.train.num_steps=12",
+        "--config.train.eval_every_steps=6",
+        *extra,
+        env=subprocess_env,
+        config=config,
     )
     assert "resuming from step 6" in result.stderr
     assert train_losses(tmp_path) == first

@@ -59,16 +59,25 @@ def runtime(batch_size: int = 64) -> ConfigDict:
 
 
 def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, dict]:
-    """An NSynth pretraining config with `objective`; `arg` may set `encoder=` and any of
-    `variants` (name → default). Returns the config and the parsed variant values."""
+    """An NSynth pretraining config with `objective`; `arg` may set `encoder=`, `frontend=` (a
+    registered front-end with its defaults) and any of `variants` (name → default). Returns the
+    config and the parsed variant values."""
     from configs import parse_arg
+    from encoders.frontend import FRONTENDS
 
-    values = parse_arg(arg, encoder="vggish", **variants)
+    values = parse_arg(arg, encoder="vggish", frontend="", **variants)
     config = runtime(batch_size=64)
     config.data = nsynth_data()
     config.encoder = dict(name=values["encoder"])
     if values["encoder"] == "sinc":  # Zhong et al.'s encoder learns its filters from the waveform
-        config.frontend = dict(name="waveform")
+        values["frontend"] = values["frontend"] or "waveform"
+    if values["frontend"]:
+        if values["frontend"] not in FRONTENDS:
+            raise ValueError(f"config variant frontend={values['frontend']!r}; registered: {sorted(FRONTENDS)}")
+        config.frontend = dict(name=values["frontend"])
+        channels = getattr(FRONTENDS[values["frontend"]](), "channels", 1)
+        if channels > 1:  # a multi-channel front-end (multistft) needs an encoder that takes channels
+            config.encoder = dict(name=values["encoder"], in_channels=channels)
     config.objective = objective
     config.export = True  # write the encoder bundle to WORKDIR/export at the end (python -m encoders.export)
     # SpecAugment masks on the training patches (encoders/specaugment.py); not with denoising

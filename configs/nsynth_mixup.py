@@ -3,7 +3,10 @@
     python -m pretrain --config=nsynth_mixup --workdir=runs/nsynth_mixup
 
 Variants after a colon, comma-separated:
-  encoder=vggish|compact   the network (default vggish, as Taenzer et al.)
+  encoder=vggish|compact|sinc  the network (default vggish, as Taenzer et al.; sinc = Zhong
+                           et al.'s waveform encoder, with the waveform front-end)
+  frontend=NAME            a registered front-end with its defaults (logmel, multistft, cqt,
+                           waveform; default vggish_logmel); multistft sets in_channels
   recipe=taenzer|zhong     taenzer (default): Adam 1e-4, batch 64, 11 family targets,
                            label smoothing 0.05, mixup p=0.5 Beta(0.4, 0.4);
                            zhong: Adam 1e-3 + weight decay 5e-4, cosine schedule with

@@ -59,6 +59,7 @@ def test_config_loads_and_builds(name, arg):
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
         assert model.encoder.embedding_dim == (512 if config.encoder.name == "sinc" else 128)
         assert (config.frontend.name == "waveform") == (config.encoder.name == "sinc")
+        assert config.encoder.get("in_channels", 1) == (3 if config.frontend.name == "multistft" else 1)
     else:  # downstream
         x = jnp.zeros((2, config.protocol.window_patches, 128))
         out = jax.eval_shape(lambda: build_head(config.model, 20, 128, rngs=nnx.Rngs(0))(x))

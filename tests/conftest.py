@@ -124,3 +124,12 @@ def pretrain(workdir, *overrides, env, config="nsynth_mixup", check=True, device
 
 def train_losses(workdir):
     return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}
+
+
+def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    """`python -m finetune` on tiny batches; later `args` override the defaults."""
+    command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={workdir}",
+               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -6,16 +6,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import finetune
 
 from runtime.metrics_log import read_metrics
 
 
 def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path):
-    command = [sys.executable, "-m", "finetune", "--config=openmic_attention", f"--workdir={tmp_path}",
-               "--config.data.embedded.clips=80", "--config.train.num_epochs=15", "--config.train.batch_size=16",
-               "--config.train.log_every_steps=1"]  # fmt: skip
-    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = finetune(tmp_path, "openmic_attention", "--config.data.embedded.clips=80", "--config.train.num_epochs=15",
+                      env=subprocess_env)  # fmt: skip
     assert "EMBEDDED" in result.stderr and "OpenMIC per-instrument F1" in result.stdout
     losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
     assert len(losses) == 45 and np.mean(losses[-5:]) < np.mean(losses[:5])
@@ -31,14 +29,6 @@ def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path
     assert "| test |" in (report / "report.md").read_text()
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["report"]["test"]["f1_micro"] == metrics["test"]["f1_micro"]
-
-
-def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={workdir}",
-               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 TINY_IRMAS = ("--config.data.embedded.recordings=3", "--config.data.embedded.test_excerpts=12")

@@ -1,13 +1,11 @@
 """Your own data: class folders and CSV manifests, their errors, and folder_4class_cnn end to end."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import tone
+from conftest import finetune, tone
 
 from corpora.folder import FolderFormatError, read_labelled_audio
 from runtime.metrics_log import read_metrics
@@ -71,11 +69,8 @@ def test_folder_errors(tmp_path):
 
 
 def test_folder_4class_cnn_end_to_end(subprocess_env, tmp_path):
-    command = [sys.executable, "-m", "finetune", "--config=folder_4class_cnn", f"--workdir={tmp_path}",
-               "--config.data.embedded.clips=12", "--config.train.num_epochs=8", "--config.train.batch_size=8",
-               "--config.train.log_every_steps=1"]  # fmt: skip
-    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = finetune(tmp_path, "folder_4class_cnn", "--config.data.embedded.clips=12", "--config.train.num_epochs=8",
+                      "--config.train.batch_size=8", env=subprocess_env)  # fmt: skip
     assert "EMBEDDED 4-class" in result.stderr
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     single = metrics["test"]["single_label"]

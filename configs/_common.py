@@ -43,6 +43,9 @@ def runtime(batch_size: int = 64) -> ConfigDict:
         dict(
             seed=0,
             frontend=dict(name="vggish_logmel"),
+            # how the encoder computes (encoders/compute.py); parameters are the same either way.
+            # conv: auto | xla | im2col; dtype: float32 | bfloat16 (mixed precision, fp32 master weights)
+            compute=dict(conv="auto", dtype="float32"),
             optimizer=dict(name="adam", learning_rate=1e-4, weight_decay=0.0, schedule="constant", warmup_steps=0),
             train=dict(
                 batch_size=batch_size,
@@ -53,6 +56,7 @@ def runtime(batch_size: int = 64) -> ConfigDict:
                 log_every_steps=10,
                 early_stopping_patience=5,  # evaluations without a lower validation loss
                 keep_checkpoints=2,
+                transfer_guard="allow",  # "disallow": any implicit host<->device transfer in the loop is an error
             ),
         )
     )

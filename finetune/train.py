@@ -16,6 +16,7 @@ validation loss is evaluated and reported (metrics.json, report.md, figures).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -30,6 +31,7 @@ from corpora.audio import AudioError, BadFileLog, decode_many, load_audio
 from corpora.augment import AudioEffects
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from corpora.soundfont import default_cache_dir
+from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
 from encoders.specaugment import MaskedPatches, active
@@ -223,7 +225,12 @@ def _load_encoder(config):
         log.warning("no --encoder given: using an UNTRAINED %s (%s) — the random-initialisation baseline",
                     config.encoder.name, source)  # fmt: skip
     options = {k: v for k, v in config.encoder.items() if k not in ("name", "source")}
-    return load_encoder(source, seed=config.seed, options=options, frontend=config.frontend.to_dict())
+    loaded = load_encoder(source, seed=config.seed, options=options, frontend=config.frontend.to_dict())
+    compute = config.get("compute", {})
+    apply_compute(loaded.encoder, **compute)
+    if compute.get("dtype", "float32") != "float32":  # other numbers: never mix them in one embedding cache
+        loaded = dataclasses.replace(loaded, checksum=f"{loaded.checksum}-{compute['dtype']}")
+    return loaded
 
 
 def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):

@@ -14,6 +14,7 @@ import objectives
 from corpora import get_dataset
 from corpora.audio import BadFileLog
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
+from encoders.compute import apply_compute
 from encoders.specaugment import MaskedPatches, active
 from runtime import cli
 from runtime.loop import Data, fit
@@ -31,7 +32,7 @@ class Pretrainer(nnx.Module):
 
 def build_model(config, num_classes: dict[str, int]) -> Pretrainer:
     rngs = nnx.Rngs(config.seed)
-    encoder = encoders.build_encoder(config.encoder, rngs=rngs)
+    encoder = apply_compute(encoders.build_encoder(config.encoder, rngs=rngs), **config.get("compute", {}))
     frontend = encoders.build_frontend(config.frontend)
     context = objectives.Context(
         embedding_dim=encoder.embedding_dim, num_classes=num_classes, num_bands=frontend.num_bands, rngs=rngs

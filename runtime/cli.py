@@ -56,7 +56,11 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     from runtime.errors import USER_ERRORS
     from runtime.mesh import initialize_distributed
 
+    from runtime.performance import enable_compilation_cache, keep_freed_memory
+
     setup_logging()
+    keep_freed_memory()
+    enable_compilation_cache()
     initialize_distributed()
     try:
         return train(config, workdir or f"runs/{config_name(sys.argv)}")

@@ -108,6 +108,12 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
     )
 
 
+def _device_step(step: int, mesh) -> jax.Array:
+    """The step counter as a replicated device scalar, put there explicitly (the loop makes no
+    implicit host-to-device transfers; tests run it under jax.transfer_guard('disallow'))."""
+    return jax.device_put(np.int32(step), meshlib.replicated(mesh))
+
+
 def total_steps(config, steps_per_epoch: int) -> int:
     return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
 
@@ -181,47 +187,58 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             clock[:] = [now, step]
 
     iterator = data.train(start)
+    # Compile ahead of the first step, so the log and summary say what compilation cost (the
+    # persistent compilation cache, runtime.performance, makes a rerun's cost near zero).
+    first_batch = meshlib.shard_batch(next(iterator), mesh) if start < steps else None
+    compile_seconds = None
+    if first_batch is not None:
+        began = time.perf_counter()
+        train_step = train_step.lower(state, first_batch, _device_step(start, mesh)).compile()
+        compile_seconds = time.perf_counter() - began
+        log.info("train step compiled in %.1f s", compile_seconds)
     bar = tqdm(total=steps, initial=start, desc="train", disable=None if primary else True, dynamic_ncols=True)
     pending = None
     step = start
+    # train.transfer_guard="disallow" makes any implicit host↔device transfer in the loop an error
     try:
-        while step < steps and not progress["finished"]:
-            batch = meshlib.shard_batch(next(iterator), mesh)
-            state, metrics = train_step(state, batch, jnp.asarray(step, jnp.int32))
-            step += 1
+        with jax.transfer_guard(tc.get("transfer_guard", "allow")):
+            while step < steps and not progress["finished"]:
+                batch, first_batch = first_batch or meshlib.shard_batch(next(iterator), mesh), None
+                state, metrics = train_step(state, batch, _device_step(step, mesh))
+                step += 1
+                if pending is not None:
+                    absorb(*pending)
+                pending = (step, metrics)
+                bar.update(1)
+                at_eval = data.validation is not None and (step % eval_every == 0 or step == steps)
+                if at_eval or step % ckpt_every == 0 or step == steps:
+                    absorb(*pending)
+                    pending = None
+                improved = False
+                if at_eval:
+                    result = evaluate(state, data.validation)
+                    writer.write(step, "validation", result)
+                    improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
+                    if improved:
+                        progress.update(best_loss=result["loss"], best_step=step, bad_evals=0, best_metrics=result)
+                    else:
+                        progress["bad_evals"] += 1
+                    if progress["bad_evals"] >= tc.early_stopping_patience:
+                        log.info(
+                            "early stopping at step %d: no validation improvement in %d evaluations",
+                            step,
+                            progress["bad_evals"],
+                        )
+                        progress["finished"] = True
+                if step == steps:
+                    progress["finished"] = True
+                progress["step"] = step
+                if improved:
+                    checkpoints.save(step, state, dict(progress), best=True)
+                if at_eval or step % ckpt_every == 0 or progress["finished"]:
+                    checkpoints.save(step, state, dict(progress))
             if pending is not None:
                 absorb(*pending)
-            pending = (step, metrics)
-            bar.update(1)
-            at_eval = data.validation is not None and (step % eval_every == 0 or step == steps)
-            if at_eval or step % ckpt_every == 0 or step == steps:
-                absorb(*pending)
-                pending = None
-            improved = False
-            if at_eval:
-                result = evaluate(state, data.validation)
-                writer.write(step, "validation", result)
-                improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
-                if improved:
-                    progress.update(best_loss=result["loss"], best_step=step, bad_evals=0, best_metrics=result)
-                else:
-                    progress["bad_evals"] += 1
-                if progress["bad_evals"] >= tc.early_stopping_patience:
-                    log.info(
-                        "early stopping at step %d: no validation improvement in %d evaluations",
-                        step,
-                        progress["bad_evals"],
-                    )
-                    progress["finished"] = True
-            if step == steps:
-                progress["finished"] = True
-            progress["step"] = step
-            if improved:
-                checkpoints.save(step, state, dict(progress), best=True)
-            if at_eval or step % ckpt_every == 0 or progress["finished"]:
-                checkpoints.save(step, state, dict(progress))
-        if pending is not None:
-            absorb(*pending)
         checkpoints.wait()
         summary = {
             "final_step": step,
@@ -229,6 +246,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             "stopped_early": step < steps,
             "best_step": progress["best_step"],
             "best_validation": progress.get("best_metrics"),
+            "compile_seconds": compile_seconds,
         }
         if data.final or data.report:
             best = checkpoints.restore(state, best=True) if data.validation is not None else None

@@ -23,6 +23,15 @@ from runtime.metrics_log import read_metrics
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory) -> Path:
+    """Every CLI run by the tests shares one persistent compilation cache per test worker (so
+    the suite compiles each step once), never the user's ~/.cache/overtone/xla."""
+    folder = tmp_path_factory.mktemp("xla_cache")
+    os.environ["OVERTONE_COMPILATION_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def embedded_cache(tmp_path_factory) -> Path:
     """A small embedded corpus (one velocity, an octave apart), rendered once per session."""

@@ -21,6 +21,9 @@ def nsynth_data() -> ConfigDict:
             crop_max_offset_seconds=3.0,  # training crops start in [0, this] (notes hold 3 s)
             workers=2,
             prefetch=4,
+            # pre-decoded 16-bit PCM (python -m pretrain.cache): "auto" = the default folder's
+            # when built and fresh; "" = decode the files; a folder = that cache, required
+            pcm_cache="auto",
             embedded=dict(cache_dir="", pitch_step=6, velocities=(50, 100)),
             # training-only augmentation probabilities (corpora/augment.py, corpora/notes.py)
             augment=dict(
@@ -103,6 +106,7 @@ def freesound_data() -> ConfigDict:
             crop_max_offset_seconds=0.0,  # unused: crops span the whole clip
             workers=2,
             prefetch=4,
+            pcm_cache="auto",  # as nsynth_data's
             embedded=dict(cache_dir=""),
         )
     )

@@ -160,7 +160,7 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
         splits=out,
         report=report,
         num_classes={"tags": len(vocabulary)},
-        make_loader=lambda n, _max_offset, bad, rate: ClipLoader(n, vocabulary, bad, rate),
+        make_loader=lambda n, _max_offset, bad, rate, **kw: ClipLoader(n, vocabulary, bad, rate, **kw),
         save_artifacts=lambda workdir: vocabulary.save(Path(workdir) / "tag_vocabulary.json"),
     )
 
@@ -168,19 +168,18 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
 class ClipLoader:
     """Clip → {'audio', 'tags' (multi-hot over the vocabulary), 'weight'}; random crops in training."""
 
-    def __init__(self, num_samples: int, vocabulary: TagVocabulary, bad_log: BadFileLog, sample_rate: int = 16000):
-        self.num_samples, self.vocabulary, self.bad_log, self.sample_rate = (
-            num_samples,
-            vocabulary,
-            bad_log,
-            sample_rate,
-        )
+    def __init__(
+        self, num_samples: int, vocabulary: TagVocabulary, bad_log: BadFileLog, sample_rate: int = 16000, *,
+        read=load_audio,
+    ):  # fmt: skip
+        self.num_samples, self.vocabulary, self.bad_log, self.sample_rate = num_samples, vocabulary, bad_log, sample_rate
+        self.read = read  # load_audio's signature; a PcmCache's `load` (corpora/pcm_cache.py)
 
     def __call__(self, clip: Clip, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         spare = max(0, clip.num_samples - self.num_samples)
         offset = int(rng.integers(0, spare + 1)) if rng is not None and spare else 0
         try:
-            audio = load_audio(clip.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
+            audio = self.read(clip.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
             weight = 1.0
             self.bad_log.ok()
         except AudioError as err:

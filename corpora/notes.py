@@ -131,6 +131,7 @@ class NoteLoader:
         effects: AudioEffects | None = None,
         concat_prob: float = 0.0,
         same_instrument: dict[int, list[nsynth.Note]] | None = None,
+        read=load_audio,  # load_audio's signature; a PcmCache's `load` (corpora/pcm_cache.py)
     ):
         if concat_prob and not same_instrument:
             raise ValueError("note concatenation needs the training notes grouped by instrument")
@@ -141,17 +142,18 @@ class NoteLoader:
         self.effects = effects if effects is not None and effects.active else None
         self.concat_prob = concat_prob
         self.same_instrument = same_instrument or {}
+        self.read = read
 
     def _crop(self, note: nsynth.Note, rng: np.random.Generator | None) -> np.ndarray:
         if rng is not None and self.concat_prob and rng.random() < self.concat_prob:
             partners = self.same_instrument.get(note.instrument, [note])
             partner = partners[rng.integers(len(partners))]
-            joined = np.concatenate([trim_silence(load_audio(n.path, sample_rate=self.sample_rate))
+            joined = np.concatenate([trim_silence(self.read(n.path, sample_rate=self.sample_rate))
                                      for n in (note, partner)])  # fmt: skip
             start = int(rng.integers(0, max(0, len(joined) - self.num_samples) + 1))
             return fit_length(joined[start:], self.num_samples)
         offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
-        return load_audio(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
+        return self.read(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
 
     def __call__(self, note: nsynth.Note, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         try:

@@ -13,6 +13,7 @@ import encoders
 import objectives
 from corpora import get_dataset
 from corpora.audio import BadFileLog
+from corpora.pcm_cache import open_cache
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from encoders.compute import apply_compute
 from encoders.specaugment import MaskedPatches, active
@@ -56,6 +57,11 @@ def _warn_if_targets_unseen(config, corpus) -> None:
         )
 
 
+def corpus_paths(corpus) -> list[str]:
+    """Every audio file the corpus's splits read."""
+    return sorted({str(record.path) for records in corpus.splits.values() for record in records})
+
+
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Pretrain as `config` says, writing everything to (and resuming from) `workdir`."""
     workdir = cli.prepare_workdir(workdir, config)
@@ -73,11 +79,13 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     )
 
     corpus.save_artifacts(workdir)
+    cache = open_cache(data_cfg.pcm_cache, corpus.root, corpus_paths(corpus))
     loader = corpus.make_loader(
         frontend.samples_for_patches(data_cfg.segment_patches),
         int(data_cfg.crop_max_offset_seconds * frontend.sample_rate),
         bad_log,
         frontend.sample_rate,
+        **({"read": cache.load} if cache is not None else {}),
     )
     shared = dict(
         batch_size=config.train.batch_size,

@@ -1,0 +1,53 @@
+"""python -m pretrain.cache --config=nsynth_mixup [--out=DIR] [--workers=N] [--config.data.root=...]
+
+Decode every audio file the config's corpus reads (all splits, after its filters) once, at
+the front-end's sample rate, into the pre-decoded 16-bit PCM cache of corpora/pcm_cache.py.
+Without --out it goes where `data.pcm_cache="auto"` (the default) looks, so the next
+`python -m pretrain --config=...` on the same corpus reads it without being told. Run it again
+to finish an interrupted build or to bring a cache up to date: unchanged shards are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from runtime import cli
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
+_OUT = flags.DEFINE_string("out", None, "cache folder (default: where data.pcm_cache='auto' looks)")
+_WORKERS = flags.DEFINE_integer("workers", 2, "decoding threads")
+flags.mark_flag_as_required("config")
+
+
+def build_cache(config, out: str | None, workers: int) -> dict:
+    import encoders
+    from corpora import get_dataset
+    from corpora.audio import BadFileLog
+    from corpora.pcm_cache import build, default_dir
+    from pretrain.train import corpus_paths
+
+    corpus = get_dataset(config.data.dataset)(config.data, bad_log=BadFileLog(config.data.max_bad_fraction))
+    folder = out or default_dir(corpus.root)
+    sample_rate = encoders.build_frontend(config.frontend).sample_rate
+    report = build(corpus_paths(corpus), folder, sample_rate=sample_rate, workers=workers)
+    return {"folder": str(folder), "sample_rate": sample_rate, **report}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    cli.setup_logging()
+    report = build_cache(_CONFIG.value, _OUT.value, _WORKERS.value)
+    logging.info("pcm cache: %s", json.dumps(report))
+    print(f"pcm cache {report['folder']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, "
+          f"{report['shards_built']} shard(s) built, {report['shards_kept']} kept, {report['unreadable']} unreadable")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.argv = cli.resolve_config_flag(sys.argv)
+    app.run(main)

@@ -172,7 +172,8 @@ class ClipLoader:
         self, num_samples: int, vocabulary: TagVocabulary, bad_log: BadFileLog, sample_rate: int = 16000, *,
         read=load_audio,
     ):  # fmt: skip
-        self.num_samples, self.vocabulary, self.bad_log, self.sample_rate = num_samples, vocabulary, bad_log, sample_rate
+        self.num_samples, self.vocabulary, self.bad_log = num_samples, vocabulary, bad_log
+        self.sample_rate = sample_rate
         self.read = read  # load_audio's signature; a PcmCache's `load` (corpora/pcm_cache.py)
 
     def __call__(self, clip: Clip, rng: np.random.Generator | None) -> dict[str, np.ndarray]:

@@ -44,8 +44,8 @@ def main(argv):
     cli.setup_logging()
     report = build_cache(_CONFIG.value, _OUT.value, _WORKERS.value)
     logging.info("pcm cache: %s", json.dumps(report))
-    print(f"pcm cache {report['folder']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, "
-          f"{report['shards_built']} shard(s) built, {report['shards_kept']} kept, {report['unreadable']} unreadable")  # fmt: skip
+    counts = f"{report['shards_built']} shard(s) built, {report['shards_kept']} kept, {report['unreadable']} unreadable"
+    print(f"pcm cache {report['folder']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {counts}")
 
 
 if __name__ == "__main__":

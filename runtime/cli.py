@@ -55,7 +55,6 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     from runtime.checkpoint import CheckpointWriteError
     from runtime.errors import USER_ERRORS
     from runtime.mesh import initialize_distributed
-
     from runtime.performance import enable_compilation_cache, keep_freed_memory
 
     setup_logging()

@@ -1,200 +1,168 @@
-"""python -m benchmarks [--encoders=vggish,compact] [--batch_size=64] [--steps=5] [--out=FILE.json]
+"""python -m benchmarks [--parts=compile,train,embed,pipeline,frontend,head] [--encoders=vggish,compact]
+                        [--batch_size=64] [--rounds=5] [--allocator=warm|system] [--out=FILE.json] [--markdown=FILE.md]
 
-Prints, for this machine and in one run:
-  * the pretraining train step (front-end + encoder + family_mixup + Adam, the exact jitted
-    step `runtime.loop.fit` runs) in examples/s for each encoder, with the FLOPs XLA counts
-    for it and the achieved GFLOP/s;
-  * a float32 matmul's GFLOP/s measured in the same process (the machine's practical peak),
-    so each step also gets an MFU;
-  * the input pipeline alone (decode + crop of embedded-corpus notes through grain) in clips/s
-    for 1 and 2 worker threads;
-  * the attention classifier's train step on OpenMIC-sized features (batch 128 of 10 × 128),
-    as epochs/minute of the 13,424 training clips split01 leaves after validation.
-Timings are medians over `--steps` repetitions after compilation.
+Everything measured in one process, on this machine, as ratios where there is something to race:
+  compile   the pretraining step's compile time, cold and from the persistent compilation cache
+  train     per encoder: the loop's train step (encoder + softmax head + Adam, batch 64 of 96×64
+            patches) with XLA and im2col convolutions, interleaved A,B,C,… with the PyTorch eager
+            reference of the same network (benchmarks/torch_reference.py, if torch is installed);
+            examples/s, GFLOP/s (XLA's count), MFU against a matmul measured in this run; and the
+            full nsynth_mixup step (waveform → log-mel on device → encoder → mixup → Adam)
+  embed     per encoder: embedding extraction (forward, evaluation mode), against the reference
+  pipeline  input pipeline on the embedded corpus, 1 worker thread: from the WAV files and from
+            the PCM cache (python -m pretrain.cache), as multiples of each train step's consumption
+  frontend  the on-device VGGish front-end against librosa's batched melspectrogram, per core,
+            and its deviation from the float64 VGGish recipe
+  head      the attention classifier's whole epochs on cached OpenMIC-sized features
+--allocator=warm (the CLI's setting, runtime/performance.py) or system (glibc's default); it
+applies to the whole process, so to both sides of every race.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import statistics
+import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
-from ml_collections import ConfigDict
 
+_PARTS = flags.DEFINE_list("parts", ["compile", "train", "embed", "pipeline", "frontend", "head"], "what to measure")
 _ENCODERS = flags.DEFINE_list("encoders", ["compact", "vggish"], "encoders to time")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "examples per train step")
-_STEPS = flags.DEFINE_integer("steps", 5, "timed repetitions per measurement")
-_OUT = flags.DEFINE_string("out", "", "also write the results here as JSON")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "examples per step")
+_ROUNDS = flags.DEFINE_integer("rounds", 5, "interleaved timing rounds per race")
+_ALLOCATOR = flags.DEFINE_enum("allocator", "warm", ["warm", "system"], "heap setting for the process")
+_OUT = flags.DEFINE_string("out", "", "write the results here as JSON")
+_MARKDOWN = flags.DEFINE_string("markdown", "", "write the table here as Markdown")
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def compile_times(name: str, batch: int) -> dict:
+    import jax
+
+    from benchmarks.steps import pretraining_step
+
+    started = time.perf_counter()
+    pretraining_step(name, batch)
+    cold = time.perf_counter() - started
+    jax.clear_caches()
+    started = time.perf_counter()
+    runner, _ = pretraining_step(name, batch)
+    warm = time.perf_counter() - started
+    step = min(_time(runner) for _ in range(2))
+    return {"cold_seconds": cold, "cached_seconds": warm, "step_seconds": step}
 
 
-def matmul_peak(repeats: int) -> float:
-    a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    seconds = median_seconds(lambda: f(a).block_until_ready(), repeats)
-    return 2 * 2048**3 / seconds / 1e9
+def _time(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
-def train_step(encoder: str, batch_size: int, repeats: int) -> dict:
-    from configs.nsynth_mixup import get_config
-    from encoders import build_frontend
-    from pretrain import build_model
-    from runtime import mesh as meshlib
-    from runtime.loop import build_steps
-    from runtime.optim import build_optimizer
+def race(results: dict, rows: list, kind: str, name: str, contenders: dict, flops: float, peak: float) -> None:
+    from benchmarks.timing import interleaved, median_ratio
 
-    config = get_config(f"encoder={encoder}")
-    frontend = build_frontend(config.frontend)
-    model = build_model(config, {"family": 11, "instrument": 1006})
-    mesh = meshlib.data_mesh()
-    steps = build_steps(
-        model,
-        lambda m, b, k, t: m.objective(m.encoder, frontend, b, k, train=t),
-        build_optimizer(config.optimizer, 1000),
-        mesh,
-        seed=0,
-    )
-    rng = np.random.default_rng(0)
-    samples = frontend.samples_for_patches(config.data.segment_patches)
-    batch = meshlib.shard_batch(
-        {
-            "audio": rng.uniform(-0.5, 0.5, (batch_size, samples)).astype(np.float32),
-            "family": rng.integers(0, 11, batch_size).astype(np.int32),
-            "instrument": np.zeros(batch_size, np.int32),
-            "weight": np.ones(batch_size, np.float32),
-        },
-        mesh,
-    )
-    holder = {"state": steps.state}
-    step = jnp.asarray(0, jnp.int32)
-    flops = steps.train_step.lower(holder["state"], batch, step).compile().cost_analysis()
-    flops = (flops[0] if isinstance(flops, list) else flops or {}).get("flops", float("nan"))
-
-    def run():
-        holder["state"], metrics = steps.train_step(holder["state"], batch, step)
-        jax.block_until_ready(metrics)
-
-    seconds = median_seconds(run, repeats)
-    return {
-        "examples_per_second": batch_size / seconds,
-        "step_seconds": seconds,
-        "gflop_per_step": flops / 1e9,
-        "gflops_per_second": flops / seconds / 1e9,
-    }
-
-
-def attention_head(epochs: int) -> float:
-    """Epochs/minute of `openmic_attention` on cached OpenMIC-sized features (20,000 clips of
-    10 × 128, 90 % of split01_train = 13,424 for training): the real input pipeline (window
-    loader, grain, 2 threads) feeding the real jitted train step, whole epochs, wall clock."""
-    from flax import nnx
-
-    from configs.openmic_attention import get_config
-    from corpora.pipeline import steps_per_epoch, training_batches
-    from finetune.attention import AttentionClassifier, masked_bce
-    from finetune.tasks import ClipSet
-    from finetune.train import Head, window_loader
-    from runtime import mesh as meshlib
-    from runtime.loop import build_steps
-    from runtime.optim import build_optimizer
-
-    config = get_config()
-    mesh = meshlib.data_mesh()
-    rng = np.random.default_rng(0)
-    count = 13424
-    sequences = list(rng.random((count, 10, 128), np.float32))
-    clips = ClipSet(name="bench", root=None, embedded=True, classes=[str(i) for i in range(20)], paths={},
-                    targets={"train": (rng.random((count, 20)) < 0.3).astype(np.float32)},
-                    observed={"train": rng.random((count, 20)) < 0.2})  # fmt: skip
-    model = Head(AttentionClassifier(20, rngs=nnx.Rngs(0)))
-
-    def loss_fn(m, b, k, t):
-        return masked_bce(m(b["x"], key=k, train=t), b["y"], b["observed"] * b["weight"][:, None]), {}
-
-    steps = build_steps(model, loss_fn, build_optimizer(config.optimizer, 1000), mesh, seed=0)
-    batches = training_batches(list(range(count)), window_loader(sequences, clips, "train", 10), batch_size=128,
-                               seed=0, workers=2, prefetch=4)  # fmt: skip
-    state = steps.state
-    per_epoch = steps_per_epoch(count, 128)
-    state, metrics = steps.train_step(state, meshlib.shard_batch(next(batches), mesh), jnp.asarray(0, jnp.int32))
-    jax.block_until_ready(metrics)  # compiled
-    start = time.perf_counter()
-    for step in range(epochs * per_epoch):
-        state, metrics = steps.train_step(state, meshlib.shard_batch(next(batches), mesh), jnp.asarray(step, jnp.int32))
-    jax.block_until_ready(metrics)
-    return 60.0 * epochs / (time.perf_counter() - start)
-
-
-def input_pipeline(batch_size: int, workers: int, batches: int, augment: float = 0.0) -> float:
-    """Clips/s through grain: decode + crop, and with `augment` > 0 every augmentation of
-    corpora.augment plus note concatenation at that probability (Zhong et al.: 0.3)."""
-    from configs._common import nsynth_data
-    from corpora import load_corpus
-    from corpora.audio import BadFileLog
-    from corpora.pipeline import training_batches
-
-    bad = BadFileLog(0.01)
-    data = ConfigDict(nsynth_data())
-    data.augment = {name: augment for name in data.augment}
-    corpus = load_corpus(data, bad_log=bad, splits=("train",))
-    loader = corpus.make_loader(15600, 48000, bad, 16000)
-    iterator = training_batches(
-        corpus.splits["train"], loader, batch_size=batch_size, seed=0, workers=workers, prefetch=4
-    )
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * batch_size / (time.perf_counter() - start)
+    times = interleaved(contenders, _ROUNDS.value)
+    batch = _BATCH.value
+    entry = {}
+    for who, seconds in times.items():
+        median = statistics.median(seconds)
+        entry[who] = {"examples_per_second": batch / median, "seconds": median,
+                      "gflops_per_second": flops / median / 1e9, "mfu": flops / median / 1e9 / peak}  # fmt: skip
+    if "pytorch" in times:
+        for who in times:
+            if who != "pytorch":
+                entry[who]["ratio_to_pytorch"] = median_ratio(times["pytorch"], times[who])
+    results[f"{kind}_{name}"] = entry
+    for who, e in entry.items():
+        ratio = f"{e['ratio_to_pytorch']:.2f}×" if "ratio_to_pytorch" in e else ("1×" if who == "pytorch" else "")
+        rows.append(f"| {kind} {name}, batch {batch} | {who} | {e['examples_per_second']:.1f} ex/s | "
+                    f"{e['gflops_per_second']:.0f} GFLOP/s, MFU {100 * e['mfu']:.0f} % | {ratio} |")  # fmt: skip
 
 
 def main(argv):
     del argv
-    results = {
-        "device": str(jax.devices()[0]),
-        "device_count": jax.device_count(),
-        "batch_size": _BATCH.value,
-        "matmul_gflops_per_second": matmul_peak(_STEPS.value),
-    }
-    rows = [f"| matmul 2048² float32 (peak reference) | | {results['matmul_gflops_per_second']:.1f} GFLOP/s | |"]
+    from runtime.performance import keep_freed_memory
+
+    if _ALLOCATOR.value == "warm":
+        keep_freed_memory()
+    import jax
+
+    from benchmarks import torch_reference
+    from benchmarks.steps import embed_step, encoder_step, pretraining_step
+    from benchmarks.timing import matmul_peak, median_seconds
+
+    parts, batch = set(_PARTS.value), _BATCH.value
+    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="overtone-bench-xla-"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    results = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu": platform.processor(),
+               "cores": os.cpu_count(), "batch_size": batch, "allocator": _ALLOCATOR.value,
+               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    rows = []
+    if "compile" in parts:
+        for name in _ENCODERS.value:
+            c = results[f"compile_{name}"] = compile_times(name, batch)
+            cached, step = c["cached_seconds"], c["step_seconds"]
+            rows.append(f"| compile nsynth_mixup step, {name} | cold | {c['cold_seconds']:.1f} s | "
+                        f"from the persistent cache {cached:.1f} s | one step {step:.2f} s |")  # fmt: skip
+    peak = results["matmul_gflops_per_second"] = matmul_peak(5)
+    rows.append(f"| matmul 2048² float32 | XLA | | {peak:.0f} GFLOP/s (the peak MFU is against) | |")
+    have_torch = torch_reference.available()
+    if not have_torch:
+        print("PyTorch is not installed: racing no reference (pip install torch==2.13.0 for the CPU build)")
     for name in _ENCODERS.value:
-        r = train_step(name, _BATCH.value, _STEPS.value)
-        r["mfu"] = r["gflops_per_second"] / results["matmul_gflops_per_second"]
-        results[f"train_step_{name}"] = r
-        rows.append(
-            f"| train step, {name}, batch {_BATCH.value} | {r['examples_per_second']:.1f} ex/s | "
-            f"{r['gflops_per_second']:.1f} GFLOP/s ({r['gflop_per_step']:.1f} GFLOP/step) | "
-            f"MFU {100 * r['mfu']:.0f} % |"
-        )
-    for workers in (1, 2):
-        rate = input_pipeline(_BATCH.value, workers, batches=20)
-        results[f"input_pipeline_{workers}_workers"] = rate
-        rows.append(f"| input pipeline (wav decode + crop), {workers} worker(s) | {rate:.0f} clips/s | | |")
-    rate = input_pipeline(_BATCH.value, 2, batches=10, augment=0.3)
-    results["input_pipeline_2_workers_zhong_augment"] = rate
-    rows.append(f"| input pipeline + Zhong et al.'s augmentations (p = 0.3), 2 workers | {rate:.0f} clips/s | | |")
-    rate = attention_head(epochs=2)
-    results["attention_head_epochs_per_minute"] = rate
-    rows.append(f"| attention classifier, cached OpenMIC-sized features, pipeline + step | {rate:.1f} epochs/min | | |")
-    print(f"\n{results['device']} × {results['device_count']}\n")
-    print("| what | throughput | compute | |\n|---|---|---|---|")
-    print("\n".join(rows))
+        reference = torch_reference.Reference(name, batch) if have_torch else None
+        if "train" in parts:
+            xla, flops = encoder_step(name, batch, conv="xla")
+            im2col, _ = encoder_step(name, batch, conv="im2col")
+            contenders = {"overtone xla": xla, "overtone im2col": im2col}
+            contenders |= {"pytorch": reference.train_step} if reference else {}
+            race(results, rows, "train", name, contenders, flops, peak)
+            full, full_flops = pretraining_step(name, batch)
+            seconds = median_seconds(full, _ROUNDS.value)
+            results[f"pretraining_step_{name}"] = {"examples_per_second": batch / seconds, "gflop": full_flops / 1e9}
+            achieved = full_flops / seconds / 1e9
+            rows.append(f"| nsynth_mixup step (log-mel + mixup) {name} | overtone | {batch / seconds:.1f} ex/s | "
+                        f"{achieved:.0f} GFLOP/s, MFU {100 * achieved / peak:.0f} % | |")  # fmt: skip
+        if "embed" in parts:
+            ours, flops = embed_step(name, batch)
+            contenders = {"overtone": ours} | ({"pytorch": reference.embed} if reference else {})
+            race(results, rows, "embed", name, contenders, flops, peak)
+    if "pipeline" in parts:
+        from benchmarks.data import input_pipeline
+
+        for source in ("files", "cache"):
+            rate = results[f"pipeline_{source}_1_worker"] = input_pipeline(batch, 1, 20, cache=source == "cache")
+            needs = {name: results[f"pretraining_step_{name}"]["examples_per_second"]
+                     for name in _ENCODERS.value if f"pretraining_step_{name}" in results}  # fmt: skip
+            versus = ", ".join(f"{rate / v:.0f}× the {n} step" for n, v in needs.items())
+            rows.append(f"| input pipeline from the {source}, 1 worker | grain | {rate:.0f} clips/s | {versus} | |")
+    if "frontend" in parts:
+        from benchmarks.data import frontend_vs_librosa
+
+        f = results["frontend"] = frontend_vs_librosa(256, 1.0, 5)
+        theirs = f["librosa_clips_per_second_per_core"]
+        for dtype, rate in f["frontend_clips_per_second_per_core"].items():
+            deviation = f["max_abs_deviation_from_vggish_recipe"][dtype]
+            rows.append(f"| VGGish log-mel, 1-s clips, per core | overtone, {dtype} STFT | {rate:.0f} clips/s | "
+                        f"max |Δ| from the VGGish recipe {deviation:.1e} | {rate / theirs:.2f}× librosa |")  # fmt: skip
+        rows.append(f"| same, librosa melspectrogram (batched, numpy) | librosa | {theirs:.0f} clips/s | | 1× |")
+    if "head" in parts:
+        from benchmarks.data import attention_head
+
+        rate = results["attention_head_epochs_per_minute"] = attention_head(epochs=2)
+        rows.append(f"| attention classifier, OpenMIC-sized cached features | overtone | {rate:.1f} epochs/min | | |")
+    table = (f"{results['device']} × {results['device_count']}, {results['cores']} cores, allocator "
+             f"{results['allocator']}, {results['date']}\n\n| what | who | throughput | compute | vs reference |\n"
+             "|---|---|---|---|---|\n" + "\n".join(rows))  # fmt: skip
+    print("\n" + table)
     if _OUT.value:
         with open(_OUT.value, "w") as f:
             json.dump(results, f, indent=2)
+    if _MARKDOWN.value:
+        with open(_MARKDOWN.value, "w") as f:
+            f.write(table + "\n")
 
 
 if __name__ == "__main__":

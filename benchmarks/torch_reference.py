@@ -74,7 +74,7 @@ class Reference:
         loss = self.torch.nn.functional.cross_entropy(self.model(self.x), self.y)
         loss.backward()
         self.optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     def embed(self):
         self.encoder.eval()

@@ -5,16 +5,18 @@ whichever is used; `apply_compute` sets them on a built encoder in place.
 Convolutions (`conv`):
   * `xla`: `lax.conv_general_dilated`, XLA's own convolution. The right choice on GPU and
     TPU, where it maps to cuDNN / the MXU.
-  * `im2col`: every stride-1 convolution as shifted slices of the padded input concatenated
-    along channels, then one matmul with the kernel reshaped to (kh·kw·C_in, C_out). On CPU,
-    XLA's convolution (and above all its backward pass) is far slower than its matmul, which
-    is the best-tuned kernel it has; this formulation turns forward and both backward
-    convolutions into matmuls plus cheap pads and slices. It is written by hand because no
-    library offers it as a drop-in for `nnx.Conv` (it is the classic Caffe lowering).
-  * `auto` (default): the one measured fastest on the backend. Today that is `xla`
-    everywhere: with the allocator kept warm (runtime/allocator.py) XLA's CPU convolution
-    beat this lowering on VGGish and the compact CNN (`python -m benchmarks` times both), and
-    on GPU/TPU XLA's convolution is the native path.
+  * `im2col`: the forward pass is XLA's convolution, but the backward pass is rewritten
+    (a `jax.custom_vjp`): the kernel gradient as one im2col matmul — shifted slices of the
+    padded input concatenated along channels, (kh·kw·C_in, B·H·W) @ (B·H·W, C_out) — and the
+    input gradient as a forward convolution with the flipped kernel. On CPU, XLA computes the
+    kernel gradient as a convolution with a batch-sized "kernel", its slowest case (35 GFLOP/s
+    on VGGish's second layer against 220 for the same work as a matmul). Written by hand
+    because no library offers it for `nnx.Conv`; im2col itself is the classic Caffe lowering.
+    (Lowering the forward pass to im2col too was measured slower: XLA's forward convolution
+    is good, and the 9×-sized column buffer is not free.)
+  * `auto` (default): the one measured fastest on the backend — `im2col` on CPU (compact CNN
+    +10 %, VGGish +2 %, `python -m benchmarks`), `xla` on GPU and TPU, where the convolution
+    maps to cuDNN / the MXU.
   Both give the same numbers to float32 rounding (tests/test_compute.py).
 
 Dtype (`dtype`): `float32`, or `bfloat16` for mixed precision on accelerators: every
@@ -26,13 +28,15 @@ dtype, so flax promotes the bfloat16 embedding and every loss is computed in flo
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
 CONV_IMPLS = ("auto", "xla", "im2col")
-AUTO_CONV = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}  # backend → measured winner (benchmarks)
+AUTO_CONV = {"cpu": "im2col", "gpu": "xla", "tpu": "xla"}  # backend → measured winner (benchmarks)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -49,8 +53,9 @@ def im2col_conv(
     preferred_element_type=None,
     out_sharding=None,
 ):
-    """`lax.conv_general_dilated`'s signature; stride-1, undilated, ungrouped NHWC/HWIO 2-D
-    convolutions become one matmul, anything else falls through to `lax`."""
+    """`lax.conv_general_dilated`'s signature. Stride-1, undilated, ungrouped NHWC/HWIO 2-D
+    convolutions (padding within the kernel) get the im2col backward pass of the module
+    docstring; anything else falls through to `lax`."""
     nhwc = lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
     plain = (
         lhs.ndim == 4
@@ -66,19 +71,49 @@ def im2col_conv(
             feature_group_count, precision=precision, preferred_element_type=preferred_element_type,
             out_sharding=out_sharding,
         )  # fmt: skip
-    kh, kw, cin, cout = rhs.shape
+    kh, kw, _, _ = rhs.shape
     if padding == "SAME":
         padding = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in (kh, kw)]
     elif padding == "VALID":
         padding = [(0, 0), (0, 0)]
-    x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
-    height, width = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-    # (kh, kw, C_in) order on the last axis, matching the kernel's HWIO reshape.
-    columns = jnp.concatenate([x[:, i : i + height, j : j + width, :] for i in range(kh) for j in range(kw)], axis=-1)
-    return jnp.dot(
-        columns, rhs.reshape(kh * kw * cin, cout), precision=precision,
-        preferred_element_type=preferred_element_type, out_sharding=out_sharding,
-    )  # fmt: skip
+    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if not all(0 <= p <= k - 1 for (lo, hi), k in zip(padding, (kh, kw), strict=True) for p in (lo, hi)):
+        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=nhwc, precision=precision)
+    return _conv(lhs, rhs, padding, precision)
+
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv(x, kernel, padding, precision):
+    return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC, precision=precision)
+
+
+def _conv_forward(x, kernel, padding, precision):
+    return _conv(x, kernel, padding, precision), (x, kernel)
+
+
+def _conv_backward(padding, precision, residuals, grad):
+    x, kernel = residuals
+    kh, kw, cin, cout = kernel.shape
+    # input gradient: a forward convolution of the output gradient with the flipped, transposed
+    # kernel (XLA runs forward convolutions well; its own transposed form ran slower)
+    mirrored = [(k - 1 - lo, k - 1 - hi) for (lo, hi), k in zip(padding, (kh, kw), strict=True)]
+    flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+    dx = lax.conv_general_dilated(grad, flipped, (1, 1), mirrored, dimension_numbers=_NHWC, precision=precision)
+    # kernel gradient: im2col of the padded input, (kh·kw·C_in, N) @ (N, C_out) with N = B·H·W;
+    # columns in (kh, kw, C_in) order, matching the kernel's HWIO reshape
+    padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    height, width = grad.shape[1], grad.shape[2]
+    columns = jnp.concatenate(
+        [padded[:, i : i + height, j : j + width, :] for i in range(kh) for j in range(kw)], axis=-1
+    ).reshape(-1, kh * kw * cin)
+    dk = lax.dot_general(columns, grad.reshape(-1, cout), (((0,), (0,)), ((), ())), precision=precision)
+    return dx, dk.reshape(kh, kw, cin, cout).astype(kernel.dtype)
+
+
+_conv.defvjp(_conv_forward, _conv_backward)
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:

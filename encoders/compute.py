@@ -116,52 +116,6 @@ def _conv_backward(padding, precision, residuals, grad):
 _conv.defvjp(_conv_forward, _conv_backward)
 
 
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-    """2×2 max-pooling with stride 2 and SAME padding over (B, H, W, C), with `nnx.max_pool`'s
-    values and gradients (the first maximum of a window, in row-major order, takes the whole
-    gradient, as XLA's select-and-scatter gives it). Written by hand because XLA lowers
-    `reduce_window`'s gradient to select-and-scatter, which on CPU took 6–10× longer than these
-    elementwise selects (214 ms against 37 ms for the compact CNN's first pool at batch 64).
-    The backward pass recomputes the window maximum from the saved input: comparing against the
-    forward's output instead breaks whenever XLA rematerialises the input with other rounding."""
-    height, width = x.shape[1], x.shape[2]
-    if height % 2 or width % 2:  # SAME padding for a stride-2 window: one more row/column at the end
-        x = jnp.pad(x, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), constant_values=-jnp.inf)
-    return _pool(x)
-
-
-def _corners(x: jax.Array) -> tuple[jax.Array, ...]:
-    batch, height, width, channels = x.shape
-    six = x.reshape(batch, height // 2, 2, width // 2, 2, channels)
-    return six[:, :, 0, :, 0], six[:, :, 0, :, 1], six[:, :, 1, :, 0], six[:, :, 1, :, 1]
-
-
-@jax.custom_vjp
-def _pool(x: jax.Array) -> jax.Array:
-    a, b, c, d = _corners(x)
-    return jnp.maximum(jnp.maximum(a, b), jnp.maximum(c, d))
-
-
-def _pool_forward(x):
-    return _pool(x), x
-
-
-def _pool_backward(x, grad):
-    a, b, c, d = _corners(x)
-    top = jnp.maximum(jnp.maximum(a, b), jnp.maximum(c, d))
-    take_a = a == top
-    take_b = (b == top) & ~take_a
-    take_c = (c == top) & ~(take_a | take_b)
-    take_d = ~(take_a | take_b | take_c)
-    zero = jnp.zeros_like(grad)
-    ga, gb, gc, gd = (jnp.where(t, grad, zero) for t in (take_a, take_b, take_c, take_d))
-    rows = jnp.stack([jnp.stack([ga, gb], axis=3), jnp.stack([gc, gd], axis=3)], axis=2)
-    return (rows.reshape(x.shape),)
-
-
-_pool.defvjp(_pool_forward, _pool_backward)
-
-
 def resolve_conv(conv: str) -> str:
     if conv not in CONV_IMPLS:
         raise ValueError(f"compute.conv={conv!r}; valid: {', '.join(CONV_IMPLS)}")

@@ -17,8 +17,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from encoders.compute import max_pool_2x2
-
 PATCH_SHAPE = (96, 64)
 
 
@@ -44,7 +42,7 @@ class VGGish(nnx.Module):
         """(B, 96, 64) log-mel patches → (B, 128) embeddings."""
         if patches.shape[1:] != PATCH_SHAPE:
             raise ValueError(f"VGGish takes (batch, 96, 64) patches; got {patches.shape}")
-        pool = max_pool_2x2
+        pool = functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2), padding="SAME")
         x = patches[..., None]
         x = pool(jax.nn.relu(self.conv1(x)))
         x = pool(jax.nn.relu(self.conv2(x)))

@@ -139,21 +139,3 @@ def test_compilation_cache_folder_follows_the_environment(monkeypatch, tmp_path)
     assert performance.compilation_cache_dir() is None
     monkeypatch.setenv("OVERTONE_COMPILATION_CACHE", str(tmp_path / "xla"))
     assert performance.compilation_cache_dir() == tmp_path / "xla"
-
-
-@pytest.mark.parametrize("shape", [(2, 8, 6, 3), (2, 7, 5, 3), (1, 1, 1, 2)])
-def test_max_pool_2x2_equals_reduce_window_values_and_gradients(shape):
-    from encoders.compute import max_pool_2x2
-
-    x = jax.random.normal(jax.random.key(0), shape)
-    reference = lambda x: nnx.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")  # noqa: E731
-    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
-    # numpy by the definition, odd edges padded with -inf
-    padded = np.pad(np.asarray(x), ((0, 0), (0, shape[1] % 2), (0, shape[2] % 2), (0, 0)), constant_values=-np.inf)
-    b, h, w, c = padded.shape
-    np.testing.assert_array_equal(max_pool_2x2(x), padded.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4)))
-    # gradients, also through tied windows (the first maximum takes it all, as select-and-scatter gives it)
-    tied = jnp.round(x)
-    for value in (x, tied, jax.nn.relu(x)):
-        loss = lambda pool: lambda v: jnp.sum(jnp.sin(pool(v)))  # noqa: E731
-        np.testing.assert_array_equal(jax.grad(loss(max_pool_2x2))(value), jax.grad(loss(reference))(value))

@@ -98,8 +98,8 @@ def test_four_devices_give_the_losses_of_one(baseline, subprocess_env, tmp_path)
     assert "4 devices" in result.stderr
     one, four = train_losses(workdir), train_losses(tmp_path)
     # Same maths, different summation order: equal to float rounding at first; the rounding
-    # differences then compound through Adam at lr 1e-3 (measured with the CPU default im2col
-    # kernel gradient: 1e-6 at step 3, 2e-4 at step 4).
+    # differences then compound through Adam at lr 1e-3 (measured: 1e-6 at step 3, up to 2e-4 at
+    # step 4 with compute.conv=im2col).
     np.testing.assert_allclose([four[s] for s in range(1, 4)], [one[s] for s in range(1, 4)], rtol=2e-5)
     np.testing.assert_allclose([four[s] for s in range(4, 9)], [one[s] for s in range(4, 9)], rtol=3e-3)
 

@@ -1,5 +1,6 @@
 """python -m benchmarks [--parts=compile,train,embed,pipeline,frontend,head] [--encoders=vggish,compact]
-                        [--batch_size=64] [--rounds=5] [--allocator=warm|system] [--out=FILE.json] [--markdown=FILE.md]
+                        [--batch_size=64] [--rounds=5] [--dtype=float32|bfloat16] [--allocator=warm|system]
+                        [--out=FILE.json] [--markdown=FILE.md]
 
 Everything measured in one process, on this machine, as ratios where there is something to race:
   compile   the pretraining step's compile time, cold and from the persistent compilation cache
@@ -33,6 +34,7 @@ _PARTS = flags.DEFINE_list("parts", ["compile", "train", "embed", "pipeline", "f
 _ENCODERS = flags.DEFINE_list("encoders", ["compact", "vggish"], "encoders to time")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "examples per step")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "interleaved timing rounds per race")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype of our train steps")
 _ALLOCATOR = flags.DEFINE_enum("allocator", "warm", ["warm", "system"], "heap setting for the process")
 _OUT = flags.DEFINE_string("out", "", "write the results here as JSON")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "write the table here as Markdown")
@@ -97,7 +99,7 @@ def main(argv):
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="overtone-bench-xla-"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     results = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu": platform.processor(),
-               "cores": os.cpu_count(), "batch_size": batch, "allocator": _ALLOCATOR.value,
+               "cores": os.cpu_count(), "batch_size": batch, "allocator": _ALLOCATOR.value, "dtype": _DTYPE.value,
                "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     rows = []
     if "compile" in parts:
@@ -114,8 +116,8 @@ def main(argv):
     for name in _ENCODERS.value:
         reference = torch_reference.Reference(name, batch) if have_torch else None
         if "train" in parts:
-            xla, flops = encoder_step(name, batch, conv="xla")
-            im2col, _ = encoder_step(name, batch, conv="im2col")
+            xla, flops = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value)
+            im2col, _ = encoder_step(name, batch, conv="im2col", dtype=_DTYPE.value)
             contenders = {"overtone xla": xla, "overtone im2col": im2col}
             contenders |= {"pytorch": reference.train_step} if reference else {}
             race(results, rows, "train", name, contenders, flops, peak)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from corpora.audio import AudioError, BadFileLog, decode_many, fit_length, load_audio
+from runtime.disk import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,6 @@ def default_dir(root: str | Path) -> Path:
 def _stat(path: str) -> list:
     info = os.stat(path)
     return [path, info.st_size, info.st_mtime_ns]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, value) -> None:
@@ -110,7 +103,7 @@ def _reusable(folder: Path, name: str, stats: list) -> dict | None:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("files") != stats or pcm.stat().st_size != meta.get("bytes") or _sha256(pcm) != meta.get("sha256"):
+    if meta.get("files") != stats or pcm.stat().st_size != meta.get("bytes") or sha256_file(pcm) != meta.get("sha256"):
         return None
     return meta
 

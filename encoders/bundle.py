@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +29,7 @@ from corpora.audio import resample
 from encoders import ENCODERS, build_encoder
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel, build_frontend, frontend_config
+from runtime.disk import sha256_file
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 1
 WEIGHTS = "weights.safetensors"
@@ -42,14 +42,6 @@ class BundleError(ValueError):
 def flat_variables(encoder: nnx.Module) -> dict[str, np.ndarray]:
     flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(encoder)))[0]
     return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf) for path, leaf in flat}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *, checksum: str,

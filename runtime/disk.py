@@ -1,7 +1,8 @@
-"""Disk space checks before large writes, so a cache never fills a disk silently."""
+"""Disk space checks before large writes, so a cache never fills a disk silently; file checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -26,3 +27,12 @@ def ensure_free(folder: str | Path, needed_bytes: float, what: str, *, margin: f
             f"{what} needs about {needed_bytes / 1e6:.0f} MB in {folder} but only {free / 1e6:.0f} MB are free; "
             "free space or point the cache elsewhere ($OVERTONE_CACHE or the config's cache option)"
         )
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 4 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -114,11 +114,10 @@ def test_im2col_and_transfer_guard_give_the_same_losses(baseline, subprocess_env
             "--config.train.transfer_guard=disallow")  # fmt: skip
     pretrain(tmp_path / "run", *args, env=env)
     one, other = train_losses(workdir), train_losses(tmp_path / "run")
-    # equal to float rounding at step 1; the rounding then compounds through Adam and batch-norm on
-    # batches of 16 (measured: 4e-5 at step 4, 5e-3 at step 8)
-    np.testing.assert_allclose(other[1], one[1], rtol=1e-5)
-    np.testing.assert_allclose([other[s] for s in range(2, 5)], [one[s] for s in range(2, 5)], rtol=2e-4)
-    np.testing.assert_allclose([other[s] for s in range(5, 9)], [one[s] for s in range(5, 9)], rtol=2e-2)
+    # equal to float rounding at first; the rounding then compounds through Adam and batch-norm on
+    # batches of 16 (measured: 1e-6 at step 3, 4e-5 to 2e-4 at step 4, 5e-3 at step 8)
+    np.testing.assert_allclose([other[s] for s in range(1, 4)], [one[s] for s in range(1, 4)], rtol=2e-5)
+    np.testing.assert_allclose([other[s] for s in range(4, 9)], [one[s] for s in range(4, 9)], rtol=2e-2)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["compile_seconds"] > 0
     assert any(cache.iterdir())  # the persistent compilation cache was written

@@ -2,6 +2,8 @@
 numbers, forward and backward; bfloat16 compute keeps float32 master weights; the process
 settings of runtime/performance.py apply."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,13 +121,10 @@ def test_bad_compute_settings_are_refused():
     assert resolve_conv("auto") in ("xla", "im2col")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt exists on Linux only")
 def test_keep_freed_memory_applies_on_linux(monkeypatch):
-    import sys
-
     from runtime import performance
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc mallopt is Linux-only")  # the project's CI is Linux; this guards other OSes
     monkeypatch.setenv("OVERTONE_SYSTEM_ALLOCATOR", "1")
     assert performance.keep_freed_memory() is False
     monkeypatch.delenv("OVERTONE_SYSTEM_ALLOCATOR")

@@ -28,7 +28,7 @@ import statistics
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
 
 _PARTS = flags.DEFINE_list("parts", ["compile", "train", "embed", "pipeline", "frontend", "head"], "what to measure")
 _ENCODERS = flags.DEFINE_list("encoders", ["compact", "vggish"], "encoders to time")
@@ -168,4 +168,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from overtone.cli import run_absl
+
+    run_absl(main, __doc__, examples=["python -m benchmarks --out=bench.json --markdown=bench.md"])

@@ -7,8 +7,15 @@ follow the file after a colon: `--config=nsynth_mixup:encoder=compact`.
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
+
+from overtone.errors import OvertoneError, UnknownNameError, did_you_mean
+
+
+class ConfigError(OvertoneError, ValueError):
+    """A config name, variant or value that cannot be used."""
 
 
 def config_dir() -> Path:
@@ -19,14 +26,27 @@ def names() -> list[str]:
     return sorted(p.stem for p in config_dir().glob("*.py") if not p.stem.startswith("_"))
 
 
+def summary(name: str, width: int = 100) -> str:
+    """The opening paragraph of a config file's docstring (read, not run), cut to one line."""
+    doc = ast.get_docstring(ast.parse((config_dir() / f"{name}.py").read_text())) or ""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    return paragraph if len(paragraph) <= width else paragraph[: paragraph.rfind(" ", 0, width - 1)] + " …"
+
+
 def resolve(spec: str) -> str:
-    """'nsynth_mixup[:arg]' → '/…/configs/nsynth_mixup.py[:arg]'; paths pass through."""
+    """'nsynth_mixup[:arg]' → '/…/configs/nsynth_mixup.py[:arg]'; paths pass through (made
+    absolute, so the run's config.json names the file wherever it is read)."""
     name, sep, arg = spec.partition(":")
     if name.endswith(".py") or "/" in name:
-        return spec
+        path = Path(name).expanduser().absolute()
+        if not path.is_file():
+            raise UnknownNameError(f"--config={spec}: no config file {path}")
+        return f"{path}{sep}{arg}"
     path = config_dir() / f"{name}.py"
     if not path.is_file():
-        raise FileNotFoundError(f"no config named {name!r} in {config_dir()}; available: {names()}")
+        raise UnknownNameError(
+            f"no config named {name!r}{did_you_mean(name, names())} in {config_dir()}; available: {names()}"
+        )
     return f"{path}{sep}{arg}"
 
 
@@ -36,6 +56,7 @@ def parse_arg(arg: str | None, **defaults) -> dict:
     for item in filter(None, (arg or "").split(",")):
         key, eq, value = item.partition("=")
         if not eq or key not in defaults:
-            raise ValueError(f"config variant {item!r} not understood; valid keys: {sorted(defaults)}")
+            hint = did_you_mean(key, defaults) if eq else ""
+            raise ConfigError(f"config variant {item!r} not understood{hint}; valid keys: {sorted(defaults)}")
         values[key] = value
     return values

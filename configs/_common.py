@@ -71,6 +71,7 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config and the parsed variant values."""
     from configs import parse_arg
     from encoders.frontend import FRONTENDS
+    from overtone.errors import unknown_name
 
     values = parse_arg(arg, encoder="vggish", frontend="", **variants)
     config = runtime(batch_size=64)
@@ -80,7 +81,7 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
         values["frontend"] = values["frontend"] or "waveform"
     if values["frontend"]:
         if values["frontend"] not in FRONTENDS:
-            raise ValueError(f"config variant frontend={values['frontend']!r}; registered: {sorted(FRONTENDS)}")
+            raise unknown_name("front-end", values["frontend"], FRONTENDS, where="config variant")
         config.frontend = dict(name=values["frontend"])
         channels = getattr(FRONTENDS[values["frontend"]](), "channels", 1)
         if channels > 1:  # a multi-channel front-end (multistft) needs an encoder that takes channels

@@ -18,6 +18,7 @@ e.g. --config=nsynth_mixup:encoder=compact. Any key can be overridden, e.g.
 """
 
 from configs import _common
+from overtone.errors import unknown_name
 
 
 def get_config(arg=None):
@@ -31,5 +32,5 @@ def get_config(arg=None):
         zhong = ("concat_prob", "pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise")
         config.data.augment = {name: 0.3 if name in zhong else 0.0 for name in config.data.augment}
     elif variant["recipe"] != "taenzer":
-        raise ValueError(f"unknown recipe {variant['recipe']!r}; valid: taenzer, zhong")
+        raise unknown_name("recipe", variant["recipe"], ("taenzer", "zhong"), where="config variant")
     return config

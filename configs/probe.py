@@ -1,7 +1,7 @@
 """Linear-probe evaluation of a frozen encoder (`python -m finetune.probe`).
 
-    python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3 \
-        --config.data.nsynth.root=/data/nsynth --workdir=runs/probe_family
+    python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3
+    python -m finetune.probe --encoder=random:vggish --task=irmas --config.data.irmas.root=/data/IRMAS
 
 Tasks: nsynth_family, nsynth_pitch (official NSynth splits), irmas, openmic, folder (your own data). Mean patch
 embedding per clip, standardised; softmax or masked per-class logistic regression; Adam

@@ -6,13 +6,14 @@
 from corpora.corpus import Corpus
 from corpora.freesound import load_freesound
 from corpora.notes import NoteLoader, load_corpus
+from overtone.errors import unknown_name
 
 DATASETS = {"nsynth": load_corpus, "freesound": load_freesound}
 
 
 def get_dataset(name: str):
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; registered: {sorted(DATASETS)}")
+        raise unknown_name("dataset", name, DATASETS)
     return DATASETS[name]
 
 

@@ -20,14 +20,16 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from overtone.errors import OvertoneError
+
 log = logging.getLogger(__name__)
 
 
-class AudioError(ValueError):
+class AudioError(OvertoneError, ValueError):
     """A file that cannot be decoded into finite audio; the message names the file."""
 
 
-class TooManyBadFilesError(RuntimeError):
+class TooManyBadFilesError(OvertoneError, RuntimeError):
     """More than the allowed fraction of a corpus could not be read."""
 
 

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from overtone.errors import OvertoneError
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 SPLITS = ("train", "valid", "test")
 
 
-class FolderFormatError(ValueError):
+class FolderFormatError(OvertoneError, ValueError):
     """A folder or manifest of labelled audio that cannot be read; says what and where."""
 
 

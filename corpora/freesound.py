@@ -40,11 +40,12 @@ from corpora.audio import AudioError, BadFileLog, load_audio
 from corpora.corpus import Corpus
 from corpora.scan import scan
 from corpora.tags import TagVocabulary
+from overtone.errors import OvertoneError
 
 log = logging.getLogger(__name__)
 
 
-class FreesoundFormatError(ValueError):
+class FreesoundFormatError(OvertoneError, ValueError):
     """Freesound data on disk does not have the expected layout; says what and where."""
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from overtone.errors import OvertoneError
+
 CLASSES = ("cel", "cla", "flu", "gac", "gel", "org", "pia", "sax", "tru", "vio", "voi")
 CLASS_NAMES = {
     "cel": "cello", "cla": "clarinet", "flu": "flute", "gac": "acoustic guitar", "gel": "electric guitar",
@@ -40,7 +42,7 @@ TEST_PARTS = tuple(f"IRMAS-TestingData-Part{i}" for i in (1, 2, 3))
 _TAG = re.compile(r"\[([^\]]*)\]")
 
 
-class IRMASFormatError(ValueError):
+class IRMASFormatError(OvertoneError, ValueError):
     """IRMAS data on disk does not have the official layout; says what and where."""
 
 

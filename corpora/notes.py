@@ -48,8 +48,13 @@ def locate(data) -> tuple[Path, bool]:
     root = soundfont.ensure_corpus(
         embedded.cache_dir or None, pitch_step=embedded.pitch_step, velocities=tuple(embedded.velocities)
     )
-    log.warning(EMBEDDED_BANNER.format(root=root))
+    if root not in _ANNOUNCED:  # once per process, however many splits or seeds read it
+        _ANNOUNCED.add(root)
+        log.warning(EMBEDDED_BANNER.format(root=root))
     return root, True
+
+
+_ANNOUNCED: set[Path] = set()
 
 
 def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:

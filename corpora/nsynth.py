@@ -24,6 +24,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from overtone.errors import OvertoneError
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
@@ -39,7 +41,7 @@ QUALITIES = (
 REQUIRED_FIELDS = ("instrument", "pitch", "velocity", "instrument_family", "instrument_source")
 
 
-class NSynthFormatError(ValueError):
+class NSynthFormatError(OvertoneError, ValueError):
     """The data on disk does not have the official NSynth layout; says what and where."""
 
 

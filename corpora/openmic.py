@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from overtone.errors import OvertoneError
+
 CLASSES = (
     "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
     "mallet_percussion", "mandolin", "organ", "piano", "saxophone", "synthesizer", "trombone",
@@ -29,7 +31,7 @@ CLASSES = (
 )  # fmt: skip
 
 
-class OpenMICFormatError(ValueError):
+class OpenMICFormatError(OvertoneError, ValueError):
     """OpenMIC-2018 data on disk does not have the official layout; says what and where."""
 
 

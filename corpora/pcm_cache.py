@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from corpora.audio import AudioError, BadFileLog, decode_many, fit_length, load_audio
+from overtone.errors import OvertoneError
 from runtime.disk import sha256_file
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ FORMAT = 1
 SHARD_FILES = 2048  # NSynth: 2,048 notes × 4 s × 16 kHz × 2 bytes = 262 MB per shard
 
 
-class StaleCacheError(ValueError):
+class StaleCacheError(OvertoneError, ValueError):
     """The cache was built from other files than the corpus now has."""
 
 

@@ -18,6 +18,7 @@ from encoders.compact import CompactCNN
 from encoders.frontend import FRONTENDS, LogMel, build_frontend
 from encoders.sinc import SincResNet
 from encoders.vggish import VGGish
+from overtone.errors import UnknownNameError, unknown_name
 
 ENCODERS = {"vggish": VGGish, "compact": CompactCNN, "sinc": SincResNet}
 
@@ -26,6 +27,7 @@ __all__ = [
     "FRONTENDS",
     "LogMel",
     "build_encoder",
+    "check_encoder",
     "build_frontend",
     "encode_clips",
     "encode_patches",
@@ -41,18 +43,24 @@ def load(folder):
     return load_bundle(folder)
 
 
-def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:
-    """Encoder from `config.encoder`: `name` plus that encoder's keyword options."""
+def check_encoder(config) -> tuple[type, dict]:
+    """(class, options) that `config.encoder` names, refusing an unknown name or option without
+    building anything (cheap enough to call before any data is read)."""
     options = dict(config)
     name = options.pop("name")
     if name not in ENCODERS:
-        raise KeyError(f"unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+        raise unknown_name("encoder", name, ENCODERS)
     cls = ENCODERS[name]
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "rngs"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise KeyError(f"encoder {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        raise UnknownNameError(f"encoder {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
+    return cls, {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:
+    """Encoder from `config.encoder`: `name` plus that encoder's keyword options."""
+    cls, options = check_encoder(config)
     return cls(**options, rngs=rngs)
 
 

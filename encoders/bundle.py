@@ -29,13 +29,14 @@ from corpora.audio import resample
 from encoders import ENCODERS, build_encoder
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel, build_frontend, frontend_config
+from overtone.errors import OvertoneError
 from runtime.disk import sha256_file
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 1
 WEIGHTS = "weights.safetensors"
 
 
-class BundleError(ValueError):
+class BundleError(OvertoneError, ValueError):
     """A bundle that is incomplete, tampered with or from an unknown format; says which file."""
 
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
+from overtone.cli import absolute
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 
@@ -75,17 +76,24 @@ def main(argv: list[str]) -> None:
     f = flags.FLAGS
     if len(argv) < 2:
         raise SystemExit("usage: python -m encoders.embed --encoder=DIR PATHS... --out=FILE.npz")
-    report = embed_files(f.encoder, argv[1:], f.out, hop_seconds=f.hop, workers=f.workers)
+    source = f.encoder if f.encoder.startswith("random:") else absolute(f.encoder)
+    report = embed_files(source, [absolute(a) for a in argv[1:]], absolute(f.out), hop_seconds=f.hop, workers=f.workers)
     print(f"embedded {report['embedded']} file(s) into {report['out']}; skipped {len(report['skipped'])} unreadable")
     for path, reason in report["skipped"]:
         print(f"  skipped {path}: {reason}")
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    from overtone.cli import run_absl
 
     flags.DEFINE_string("encoder", None, "bundle folder, pretraining run, or random:NAME", required=True)
     flags.DEFINE_string("out", None, "output .npz", required=True)
     flags.DEFINE_float("hop", 0.0, "seconds between embeddings (default: the encoder's patch hop)")
     flags.DEFINE_integer("workers", 2, "decoding threads")
-    app.run(main)
+    run_absl(
+        main,
+        __doc__,
+        examples=["python -m encoders.embed --encoder=bundles/mixup audio_folder/ more.wav --out=embeddings.npz"],
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from encoders import bundle
 from encoders.pretrained import checkpoint_dir, load_encoder
+from overtone.cli import absolute
 
 
 def export_run(run: str | Path, out: str | Path | None = None, *, checkpoint: str = "best") -> Path:
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
-    folder = export_run(f.run, f.out or None, checkpoint=f.checkpoint)
+    folder = export_run(absolute(f.run), absolute(f.out) if f.out else None, checkpoint=f.checkpoint)
     manifest = json.loads((folder / "manifest.json").read_text())
     source, digest = manifest["source"], manifest["weights"]["sha256"][:16]
     print(f"exported {manifest['encoder']['name']} from {source['checkpoint']} step {source['step']} to {folder} "
@@ -46,9 +47,15 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    from overtone.cli import run_absl
 
     flags.DEFINE_string("run", None, "pretraining work directory", required=True)
     flags.DEFINE_string("checkpoint", "best", "best (else latest), latest, or a step number")
     flags.DEFINE_string("out", "", "bundle folder (default: RUN/export)")
-    app.run(main)
+    run_absl(
+        main,
+        __doc__,
+        examples=["python -m encoders.export --run=runs/nsynth_mixup --checkpoint=best --out=bundles/mixup"],
+    )

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from overtone.errors import unknown_name
+
 
 def hertz_to_mel(hertz: np.ndarray | float) -> np.ndarray:
     """HTK mel scale: 1127 ln(1 + f / 700)."""
@@ -286,7 +288,7 @@ def build_frontend(config) -> LogMel:
     options = dict(config)
     name = options.pop("name", "vggish_logmel")
     if name not in FRONTENDS:
-        raise KeyError(f"unknown front-end {name!r}; registered: {sorted(FRONTENDS)}")
+        raise unknown_name("front-end", name, FRONTENDS)
     cls = FRONTENDS[name]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)

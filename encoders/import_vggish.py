@@ -98,7 +98,9 @@ def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    from overtone.cli import absolute, run_absl
 
     flags.DEFINE_string("weights", None, "torchvggish .pth/.safetensors/.npz or TF-slim .npz/.ckpt", required=True)
     flags.DEFINE_string("out", None, "bundle folder to write", required=True)
@@ -107,6 +109,10 @@ if __name__ == "__main__":
     def main(argv):
         del argv
         choice = {"auto": None, "true": True, "false": False}[flags.FLAGS.final_relu]
-        print(f"wrote {import_vggish(flags.FLAGS.weights, flags.FLAGS.out, final_relu=choice)}")
+        print(f"wrote {import_vggish(absolute(flags.FLAGS.weights), absolute(flags.FLAGS.out), final_relu=choice)}")
 
-    app.run(main)
+    run_absl(
+        main,
+        __doc__,
+        examples=["python -m encoders.import_vggish --weights=vggish-10086976.pth --out=bundles/vggish_audioset"],
+    )

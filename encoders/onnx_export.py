@@ -153,13 +153,19 @@ def export_onnx(bundle_dir: str | Path, out: str | Path) -> Path:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
+
+    from overtone.cli import absolute, run_absl
 
     flags.DEFINE_string("encoder", None, "bundle folder (python -m encoders.export)", required=True)
     flags.DEFINE_string("out", None, "the .onnx file to write", required=True)
 
     def main(argv):
         del argv
-        print(f"wrote {export_onnx(flags.FLAGS.encoder, flags.FLAGS.out)}")
+        print(f"wrote {export_onnx(absolute(flags.FLAGS.encoder), absolute(flags.FLAGS.out))}")
 
-    app.run(main)
+    run_absl(
+        main,
+        __doc__,
+        examples=["python -m encoders.onnx_export --encoder=bundles/mixup --out=bundles/mixup/encoder.onnx"],
+    )

@@ -26,9 +26,10 @@ from ml_collections import ConfigDict
 
 from encoders import ENCODERS, build_encoder
 from encoders.frontend import LogMel, build_frontend
+from overtone.errors import OvertoneError
 
 
-class EncoderSourceError(ValueError):
+class EncoderSourceError(OvertoneError, ValueError):
     """An --encoder that is neither a pretraining run nor random:NAME, or an unreadable one."""
 
 

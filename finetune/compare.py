@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from finetune.report import HEADLINE
+from finetune.report import HEADLINE, headline
+from overtone.cli import absolute, run_absl
+from overtone.errors import unknown_name
 
 FIGURE_METRICS = ("f1_micro", "f1_macro", "openmic_f1", "lrap")
 
@@ -36,12 +38,15 @@ def load_run(run: Path, split: str) -> tuple[dict, dict]:
             raise FileNotFoundError(f"{path} not found: {run} is not a finished `python -m finetune` run")
     metrics = json.loads(metrics_path.read_text())
     if split not in metrics:
-        raise KeyError(f"{metrics_path} has no split {split!r}; it has {[k for k in metrics if k != 'threshold']}")
-    return metrics[split], _flatten(json.loads(config_path.read_text()))
+        raise unknown_name("split", split, [k for k in metrics if k not in ("threshold", "task", "extra")],
+                           where=str(metrics_path))  # fmt: skip
+    # runs reported before metrics.json named its task show every column
+    return metrics[split] | {"task": metrics.get("task", "openmic")}, _flatten(json.loads(config_path.read_text()))
 
 
-def compare(runs: list[Path], *, split: str = "test") -> list[dict]:
-    """One row per group: label, runs, and per headline metric its mean, std and values."""
+def compare(runs: list[Path], *, split: str = "test", label: str | None = None) -> list[dict]:
+    """One row per group: label, runs, and per headline metric its mean, std and values. Groups are
+    labelled by the config fields that tell them apart; `label` names a lone group."""
     loaded = [(run, *load_run(run, split)) for run in runs]
     groups: dict[str, list] = {}
     for run, metrics, config in loaded:
@@ -52,8 +57,9 @@ def compare(runs: list[Path], *, split: str = "test") -> list[dict]:
     rows = []
     for key, members in groups.items():
         config = json.loads(key)
-        label = ", ".join(f"{k}={json.loads(config[k])}" for k in differing if k in config)
-        row = {"label": label or members[0][0].name, "runs": [str(m[0]) for m in members], "metrics": {}}
+        name = ", ".join(f"{k}={json.loads(config[k])}" for k in differing if k in config)
+        row = {"label": name or label or _common_name(members), "runs": [str(m[0]) for m in members],
+               "tasks": sorted({m[1]["task"] for m in members}), "metrics": {}}  # fmt: skip
         for name in HEADLINE:
             values = np.array([m[1].get(name, np.nan) for m in members], float)
             std = float(values.std(ddof=1)) if len(values) > 1 else None
@@ -62,33 +68,48 @@ def compare(runs: list[Path], *, split: str = "test") -> list[dict]:
     return rows
 
 
+def _common_name(members: list) -> str:
+    """A lone group's label: its runs' shared folder name, or the first run's, with the count."""
+    parents = {Path(m[0]).absolute().parent for m in members}
+    base = parents.pop().name if len(parents) == 1 and len(members) > 1 else Path(members[0][0]).name
+    return f"{base} ({len(members)} runs)" if len(members) > 1 else base
+
+
+def _columns(rows: list[dict]) -> tuple[str, ...]:
+    return headline(task for row in rows for task in row.get("tasks", ["openmic"]))
+
+
 def markdown(rows: list[dict], split: str) -> str:
+    columns = _columns(rows)
     lines = [f"Split: {split}. Mean ± sample std over runs that differ only in seed.", "",
-             "| runs | n | " + " | ".join(HEADLINE) + " |", "|---|---" + "|---" * len(HEADLINE) + "|"]  # fmt: skip
+             "| runs | n | " + " | ".join(columns) + " |", "|---|---" + "|---" * len(columns) + "|"]  # fmt: skip
     for row in rows:
         cells = []
-        for name in HEADLINE:
+        for name in columns:
             m = row["metrics"][name]
             cells.append(f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m["std"] is not None else ""))
         lines.append(f"| {row['label']} | {len(row['runs'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def figure(rows: list[dict], path: Path) -> None:
+def figure(rows: list[dict], path: Path, split: str = "test") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(FIGURE_METRICS)), 3.8))
+    shown = [m for m in FIGURE_METRICS if m in _columns(rows)]
+    figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(shown)), 3.8))
     width = 0.8 / len(rows)
     for i, row in enumerate(rows):
-        means = [row["metrics"][m]["mean"] for m in FIGURE_METRICS]
-        errors = [row["metrics"][m]["std"] or 0.0 for m in FIGURE_METRICS]
-        axes.bar([x + i * width for x in range(len(FIGURE_METRICS))], means, width=width, yerr=errors, capsize=3,
+        means = [row["metrics"][m]["mean"] for m in shown]
+        errors = [row["metrics"][m]["std"] or 0.0 for m in shown]
+        axes.bar([x + i * width for x in range(len(shown))], means, width=width, yerr=errors, capsize=3,
                  label=row["label"][:60])  # fmt: skip
-    axes.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(FIGURE_METRICS))], FIGURE_METRICS)
+    axes.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(shown))], shown)
     axes.set_ylim(0, 1)
+    axes.set_ylabel(f"{split} score (mean ± std over seeds)")
+    axes.set_title(f"{len(rows)} group(s) of runs compared on {split}", fontsize=9)
     axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -98,24 +119,28 @@ def figure(rows: list[dict], path: Path) -> None:
 def main(argv: list[str]) -> None:
     from absl import flags
 
-    runs = [Path(a) for a in argv[1:]]
+    runs = [Path(absolute(a)) for a in argv[1:]]
     if not runs:
         raise SystemExit("usage: python -m finetune.compare RUN [RUN ...] [--out=DIR] [--split=test]")
     split = flags.FLAGS.split
     rows = compare(runs, split=split)
-    out = Path(flags.FLAGS.out)
+    out = Path(absolute(flags.FLAGS.out))
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, split)
     (out / "compare.md").write_text(table)
     (out / "compare.json").write_text(json.dumps(rows, indent=2))
-    figure(rows, out / "compare.png")
+    figure(rows, out / "compare.png", split)
     print(table, end="")
     print(f"written: {out / 'compare.md'}, {out / 'compare.png'}")
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from absl import flags
 
     flags.DEFINE_string("out", "runs/compare", "folder for compare.md, compare.json, compare.png")
     flags.DEFINE_string("split", "test", "which split's metrics to compare")
-    app.run(main)
+    run_absl(
+        main,
+        __doc__,
+        examples=["python -m finetune.compare runs/probe_mixup/seed* runs/probe_random/seed* --out=runs/probe_compare"],
+    )

@@ -14,6 +14,7 @@ import jax
 from flax import nnx
 
 from finetune.attention import AttentionClassifier
+from overtone.errors import UnknownNameError, unknown_name
 
 
 class LinearHead(nnx.Module):
@@ -30,14 +31,20 @@ class LinearHead(nnx.Module):
 HEADS = {"attention": AttentionClassifier, "linear": LinearHead}
 
 
-def build_head(config, num_classes: int, features: int, *, rngs: nnx.Rngs) -> nnx.Module:
-    """Head from `config.model`: `name` plus that head's keyword options."""
+def check_head(config) -> tuple[str, dict]:
+    """(name, options) of `config.model`, refusing an unknown head or option."""
     options = dict(config)
     name = options.pop("name")
     if name not in HEADS:
-        raise KeyError(f"unknown head model.name={name!r}; registered: {sorted(HEADS)}")
+        raise unknown_name("head", name, HEADS, where="model.name")
     accepted = set(inspect.signature(HEADS[name].__init__).parameters) - {"self", "rngs", "num_classes", "features"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise KeyError(f"head {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
+        raise UnknownNameError(f"head {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
+    return name, options
+
+
+def build_head(config, num_classes: int, features: int, *, rngs: nnx.Rngs) -> nnx.Module:
+    """Head from `config.model`: `name` plus that head's keyword options."""
+    name, options = check_head(config)
     return HEADS[name](num_classes, features=features, **options, rngs=rngs)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from configs import ConfigError
 from corpora.audio import BadFileLog
 from corpora.soundfont import default_cache_dir
 from encoders.pretrained import load_encoder
@@ -33,6 +34,7 @@ from finetune import compare, embedding_cache, protocol
 from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet
+from overtone.errors import unknown_name
 from runtime import cli
 
 log = logging.getLogger(__name__)
@@ -124,32 +126,37 @@ def grid_search(train: tuple, valid: tuple, grid, *, multilabel: bool, epochs: i
 
 
 def probe(config, workdir: str | Path) -> dict:
-    workdir = cli.prepare_workdir(workdir, config)
     if config.task not in TASKS:
-        raise KeyError(f"unknown task {config.task!r}; valid: {sorted(TASKS)}")
+        raise unknown_name("task", config.task, TASKS, where="--task")
+    if config.seeds < 1:
+        raise ConfigError(f"--seeds={config.seeds}: at least 1 seed is needed")
     dataset = config.task.split("_")[0]
     source = config.encoder.source or f"random:{config.encoder.name}"
     runs, accuracies = [], []
     for k in range(config.seeds):
         seed = config.seed + k
         clips = TASKS[config.task](config.data[dataset], seed)
+        if k == 0:  # only once the data is there: a typo leaves nothing behind
+            workdir = cli.prepare_workdir(workdir, config)
         multilabel = set(clips.single_label) != set(clips.paths)  # softmax only when every split is single-label
         vectors = clip_vectors(source, clips, config, seed)
         split = {s: (vectors[s], clips.targets[s], clips.observed[s]) for s in vectors}
         chosen, params, table = grid_search(split["train"], split["valid"], config.grid, multilabel=multilabel,
                                             epochs=config.epochs, batch_size=config.batch_size, seed=seed)  # fmt: skip
         scores = {s: predict(params, vectors[s], multilabel=multilabel) for s in ("valid", "test")}
-        results = protocol.evaluate(scores, clips, "validation")
+        results = protocol.evaluate(scores, clips, "validation" if multilabel else "top1")
         run = workdir / f"seed{seed}"
         cli.prepare_workdir(run, config)
         (run / "config.json").write_text(json.dumps({"task": config.task, "encoder": source, "seed": seed}))
         (run / "selection.json").write_text(json.dumps({"chosen": chosen, "grid": table}, indent=2))
         write_report(run / "report", results, title=f"linear probe, {config.task}, {source}, seed {seed}")
-        log.info("seed %d: chose %s; test f1_micro %.3f", seed, chosen, results["test"]["f1_micro"])
+        test = results["test"]
+        score = ("accuracy", test["single_label"]["accuracy"]) if "single_label" in test else ("mAP", test["map"])
+        log.info("seed %d: chose %s; test %s %.3f", seed, chosen, *score)
         runs.append(run)
         if "single_label" in results["test"]:
             accuracies.append(results["test"]["single_label"]["accuracy"])
-    rows = compare.compare(runs)
+    rows = compare.compare(runs, label=f"{source}, mean over seeds {config.seed}–{config.seed + config.seeds - 1}")
     table = compare.markdown(rows, "test")
     if accuracies:
         spread = f" ± {np.std(accuracies, ddof=1):.3f}" if len(accuracies) > 1 else ""
@@ -169,6 +176,8 @@ if __name__ == "__main__":
 
     if not any(a.startswith("--config=") or a == "--config" for a in sys.argv[1:]):
         sys.argv.insert(1, "--config=probe")
-    cli.main(probe, announce, shortcuts={"encoder": ("encoder.source", "bundle, pretraining run or random:NAME"),
-                                         "task": ("task", "nsynth_family | nsynth_pitch | irmas | openmic"),
-                                         "seeds": ("seeds", "number of seeds")})  # fmt: skip
+    examples = ["python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3",
+                "python -m finetune.probe --encoder=random:vggish --task=irmas --config.data.irmas.root=/data/IRMAS"]
+    shortcuts = {"encoder": ("encoder.source", "exported bundle, pretraining run or random:NAME"),
+                 "task": ("task", " | ".join(TASKS)), "seeds": ("seeds", "number of seeds (at least 1)")}
+    cli.main(probe, announce, doc=__doc__, kind="probe", examples=examples, shortcuts=shortcuts)

@@ -62,7 +62,7 @@ def choose_threshold(scores: np.ndarray, targets: np.ndarray, observed: np.ndarr
 def evaluate(scores: dict[str, np.ndarray], clips, threshold: float | str) -> dict:
     """Metrics for the scored splits of a `ClipSet` (`valid` needed when threshold='validation')."""
 
-    def metrics(split: str, value: float) -> dict:
+    def metrics(split: str, value: float | np.ndarray) -> dict:
         result = multilabel_metrics(scores[split], clips.targets[split], clips.observed[split], threshold=value,
                                     class_names=clips.classes)  # fmt: skip
         if split in clips.single_label:
@@ -71,13 +71,17 @@ def evaluate(scores: dict[str, np.ndarray], clips, threshold: float | str) -> di
             )
         return result
 
+    task = {"task": getattr(clips, "name", "")}
+    if threshold == "top1":  # a single-label task decides by its highest score: no threshold to choose
+        result = task | {"threshold": {"value": None, "chosen_on": "top1"}}
+        return result | {split: metrics(split, scores[split].max(1, keepdims=True)) for split in scores}
     if threshold == "validation":
         value, chosen_on = choose_threshold(scores["valid"], clips.targets["valid"], clips.observed["valid"]), "valid"
     elif isinstance(threshold, int | float):
         value, chosen_on = float(threshold), "fixed"
     else:
-        raise ValueError(f"evaluation.threshold must be a number or 'validation', got {threshold!r}")
-    result = {"threshold": {"value": value, "chosen_on": chosen_on}}
+        raise ValueError(f"evaluation.threshold must be a number, 'validation' or 'top1', got {threshold!r}")
+    result = task | {"threshold": {"value": value, "chosen_on": chosen_on}}
     result |= {split: metrics(split, value) for split in scores}
     if "test" in scores:
         best = choose_threshold(scores["test"], clips.targets["test"], clips.observed["test"])

@@ -19,20 +19,33 @@ HEADLINE = ("f1_micro", "f1_macro", "openmic_f1", "precision_macro", "recall_mac
 SPLITS = ("valid", "test")
 
 
+def headline(tasks) -> tuple[str, ...]:
+    """The headline columns for runs on `tasks`: OpenMIC's per-instrument F1 only for OpenMIC."""
+    openmic = any(str(task).startswith("openmic") for task in tasks)
+    return tuple(name for name in HEADLINE if name != "openmic_f1" or openmic)
+
+
+def decision_rule(threshold: dict) -> str:
+    if threshold["chosen_on"] == "top1":
+        return "Decisions: the highest-scoring class (single-label task)."
+    how = "chosen on validation" if threshold["chosen_on"] == "valid" else "fixed"
+    return f"Decision threshold {threshold['value']:.2f} ({how})."
+
+
 def write_report(folder: str | Path, results: dict, *, title: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(results, indent=2))
     splits = [s for s in SPLITS if s in results]
     threshold = results["threshold"]
-    how = "chosen on validation" if threshold["chosen_on"] == "valid" else "fixed"
-    lines = [f"# {title}", "", f"Decision threshold {threshold['value']:.2f} ({how}).", "",
-             "| split | " + " | ".join(HEADLINE) + " |", "|---" * (len(HEADLINE) + 1) + "|"]  # fmt: skip
+    columns = headline([results.get("task", "openmic")])
+    lines = [f"# {title}", "", decision_rule(threshold), "",
+             "| split | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
     rows = [(s, results[s]) for s in splits]
     for name, extra in results.get("extra", {}).items():
         rows.append((f"{name} (threshold {extra['threshold']:.2f})*", extra))
     for name, metrics in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.3f}" for k in HEADLINE) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.3f}" for k in columns) + " |")
     for extra in results.get("extra", {}).values():
         lines.append(f"\n\\* {extra['note']}.")
     last = splits[-1]
@@ -47,13 +60,14 @@ def write_report(folder: str | Path, results: dict, *, title: str) -> None:
             lines += ["", f"Single-label ({split}, top-1 of the scores): accuracy {single['accuracy']:.3f}, "
                       f"macro F1 {single['f1_macro']:.3f}; confusion matrix in confusion_{split}.png."]  # fmt: skip
             _confusion_figure(folder / f"confusion_{split}.png", single, f"{title} — {split}")
-    lines += ["", "`openmic_f1` is the per-instrument macro F1 over negative and positive classes that "
-              "Gururani et al. and Taenzer et al. report; `f1_macro` is the multi-label macro F1."]  # fmt: skip
+    if "openmic_f1" in columns:
+        lines += ["", "`openmic_f1` is the per-instrument macro F1 over negative and positive classes that "
+                  "Gururani et al. and Taenzer et al. report; `f1_macro` is the multi-label macro F1."]  # fmt: skip
     (folder / "report.md").write_text("\n".join(lines) + "\n")
-    _per_class_figure(folder / "per_class_f1.png", {s: results[s] for s in splits}, title, threshold["value"])
+    _per_class_figure(folder / "per_class_f1.png", {s: results[s] for s in splits}, title, threshold)
 
 
-def _per_class_figure(path: Path, results: dict[str, dict], title: str, threshold: float) -> None:
+def _per_class_figure(path: Path, results: dict[str, dict], title: str, threshold: dict) -> None:
     names = list(next(iter(results.values()))["per_class"])
     figure, axes = plt.subplots(figsize=(max(6, 0.45 * len(names)), 3.5))
     width = 0.8 / len(results)
@@ -62,7 +76,8 @@ def _per_class_figure(path: Path, results: dict[str, dict], title: str, threshol
         axes.bar([x + i * width for x in range(len(names))], values, width=width, label=split)
     axes.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(names))], names, rotation=60, ha="right")
     axes.set_ylim(0, 1)
-    axes.set_ylabel(f"F1 (threshold {threshold:.2f})")
+    rule = "top-1 decisions" if threshold["chosen_on"] == "top1" else f"threshold {threshold['value']:.2f}"
+    axes.set_ylabel(f"F1 ({rule})")
     axes.set_title(title, fontsize=9)
     axes.legend()
     figure.tight_layout()

@@ -20,6 +20,7 @@ import numpy as np
 
 from corpora.irmas import CLASS_NAMES, read_irmas
 from corpora.openmic import read_openmic
+from overtone.errors import unknown_name
 
 log = logging.getLogger(__name__)
 
@@ -161,5 +162,5 @@ TASKS = {
 
 def load_task(data, seed: int) -> ClipSet:
     if data.dataset not in TASKS:
-        raise KeyError(f"unknown downstream dataset {data.dataset!r}; registered: {sorted(TASKS)}")
+        raise unknown_name("downstream dataset", data.dataset, TASKS, where="config.data.dataset")
     return TASKS[data.dataset](data, seed)

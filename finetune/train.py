@@ -33,14 +33,15 @@ from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batch
 from corpora.soundfont import default_cache_dir
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
-from encoders.pretrained import load_encoder
+from encoders.pretrained import EncoderSourceError, load_encoder
 from encoders.specaugment import MaskedPatches, active
 from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
-from finetune.heads import build_head
+from finetune.heads import build_head, check_head
 from finetune.report import write_report
-from finetune.tasks import ClipSet, load_task
+from finetune.tasks import TASKS, ClipSet, load_task
 from objectives.family_mixup import mixup
+from overtone.errors import unknown_name
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -91,12 +92,9 @@ def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labe
 
 
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
-    workdir = cli.prepare_workdir(workdir, config)
-    if config.mode not in MODES:
-        raise ValueError(f"unknown mode {config.mode!r}; valid: {MODES}")
-    if config.protocol.scale not in ("none", "minmax"):
-        raise ValueError(f"protocol.scale must be 'none' or 'minmax', got {config.protocol.scale!r}")
+    check_names(config)
     clips = load_task(config.data, config.seed)
+    workdir = cli.prepare_workdir(workdir, config)  # only once the data is there: a typo leaves nothing behind
     bad_log = BadFileLog(config.data.max_bad_fraction)
     size = config.protocol.window_patches
     info: dict = {"mode": config.mode}
@@ -106,8 +104,6 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         model, load, score = _head_setup(config, clips, bad_log, workdir, info)
 
     mix = config.mix
-    if mix.labels not in ("union", "soft"):
-        raise ValueError(f"mix.labels must be 'union' or 'soft', got {mix.labels!r}")
 
     def loss_fn(model, batch, key, train: bool):
         if train and mix.prob > 0:
@@ -142,6 +138,27 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def check_names(config) -> None:
+    """Every name the config uses (mode, dataset, head, encoder, front-end, options), checked
+    before any data is read or embedded."""
+    names = {"mode": (config.mode, MODES), "protocol.scale": (config.protocol.scale, ("none", "minmax")),
+             "mix.labels": (config.mix.labels, ("union", "soft"))}  # fmt: skip
+    for where, (value, valid) in names.items():
+        if value not in valid:
+            raise unknown_name("value", value, valid, where=f"config.{where}")
+    if config.data.dataset not in TASKS:
+        raise unknown_name("downstream dataset", config.data.dataset, TASKS, where="config.data.dataset")
+    check_head(config.model)
+    if config.mode != "features":
+        source = config.encoder.source or f"random:{config.encoder.name}"
+        if source.startswith("random:"):
+            options = {k: v for k, v in config.encoder.items() if k != "source"}
+            encoders.check_encoder(dict(options, name=source.split(":", 1)[1]))
+            encoders.build_frontend(config.frontend)
+        elif not Path(source).exists():
+            raise EncoderSourceError(f"--encoder={source}: no such bundle or run folder")
 
 
 def _threshold(value: str) -> float | str:

@@ -16,6 +16,7 @@ from objectives.family_mixup import FamilyMixup
 from objectives.multi import MultiObjective
 from objectives.tag_align import TagAlign
 from objectives.textual import Textual
+from overtone.errors import unknown_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +73,20 @@ OBJECTIVES = {
 }
 
 
+def check_objective(config) -> None:
+    """Refuse an unknown objective name (also inside `multi`'s parts) before any data is read."""
+    name = config["name"]
+    if name not in OBJECTIVES:
+        raise unknown_name("objective", name, OBJECTIVES)
+    for part in dict(config.get("parts", {}) or {}).values():
+        check_objective(part)
+
+
 def build_objective(config, ctx: Context) -> nnx.Module:
     options = dict(config)
     name = options.pop("name")
     if name not in OBJECTIVES:
-        raise KeyError(f"unknown objective {name!r}; registered: {sorted(OBJECTIVES)}")
+        raise unknown_name("objective", name, OBJECTIVES)
     try:
         return OBJECTIVES[name](options, ctx)
     except TypeError as err:

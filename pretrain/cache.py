@@ -16,6 +16,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from overtone.cli import absolute, run_absl, wants_help
+from overtone.errors import OvertoneError
 from runtime import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
@@ -42,12 +44,17 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     cli.setup_logging()
-    report = build_cache(_CONFIG.value, _OUT.value, _WORKERS.value)
+    cli.absolute_paths(_CONFIG.value)
+    report = build_cache(_CONFIG.value, absolute(_OUT.value) if _OUT.value else None, _WORKERS.value)
     logging.info("pcm cache: %s", json.dumps(report))
     counts = f"{report['shards_built']} shard(s) built, {report['shards_kept']} kept, {report['unreadable']} unreadable"
     print(f"pcm cache {report['folder']}: {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {counts}")
 
 
 if __name__ == "__main__":
-    sys.argv = cli.resolve_config_flag(sys.argv)
-    app.run(main)
+    if not wants_help(sys.argv):
+        try:
+            sys.argv = cli.resolve_config_flag(sys.argv)
+        except OvertoneError as err:
+            cli.flag_error(str(err))
+    run_absl(main, __doc__, examples=["python -m pretrain.cache --config=nsynth_mixup --config.data.root=/data/nsynth"])

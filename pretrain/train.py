@@ -57,6 +57,15 @@ def _warn_if_targets_unseen(config, corpus) -> None:
         )
 
 
+def check_names(config) -> None:
+    """Every registry name (and encoder / front-end option) the config uses, checked before any
+    data is read, so a typo costs a second, not a corpus scan."""
+    get_dataset(config.data.dataset)
+    encoders.check_encoder(config.encoder)
+    encoders.build_frontend(config.frontend)
+    objectives.check_objective(config.objective)
+
+
 def corpus_paths(corpus) -> list[str]:
     """Every audio file the corpus's splits read."""
     return sorted({str(record.path) for records in corpus.splits.values() for record in records})
@@ -64,10 +73,11 @@ def corpus_paths(corpus) -> list[str]:
 
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Pretrain as `config` says, writing everything to (and resuming from) `workdir`."""
-    workdir = cli.prepare_workdir(workdir, config)
+    check_names(config)
     data_cfg = config.data
     bad_log = BadFileLog(data_cfg.max_bad_fraction)
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
+    workdir = cli.prepare_workdir(workdir, config)  # only once the data is there: a typo leaves nothing behind
     _warn_if_targets_unseen(config, corpus)
     frontend = encoders.build_frontend(config.frontend)
     model = build_model(config, corpus.num_classes)

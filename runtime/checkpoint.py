@@ -15,10 +15,12 @@ from pathlib import Path
 import jax
 import orbax.checkpoint as ocp
 
+from overtone.errors import OvertoneError
+
 log = logging.getLogger(__name__)
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(OvertoneError, OSError):
     """A checkpoint could not be written (a full disk, a quota, a lost mount)."""
 
 

@@ -1,7 +1,10 @@
-"""What every entry point shares: config-name resolution, logging, and the work directory."""
+"""What `python -m pretrain`, `python -m finetune` and `python -m finetune.probe` share: config
+resolution with one-line errors, `--help`, absolute paths, logging and the work directory."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import logging
 import os
@@ -10,6 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import configs
+from overtone.cli import absolute, print_help_and_exit, report_user_error, wants_help
+from overtone.errors import OvertoneError, UnknownNameError, did_you_mean
+
+# Config leaves that name files or folders; made absolute at the command line (empty stays empty,
+# and pcm_cache's "auto" is a keyword, not a path).
+PATH_KEYS = frozenset({"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir",
+                       "vectors_path", "tfds_dir"})  # fmt: skip
+NOT_PATHS = frozenset({"", "auto"})
 
 
 def resolve_config_flag(argv: list[str]) -> list[str]:
@@ -24,13 +35,73 @@ def resolve_config_flag(argv: list[str]) -> list[str]:
     return out
 
 
-def config_name(argv: list[str]) -> str:
+def config_spec(argv: list[str]) -> str | None:
     for i, item in enumerate(argv):
         if item.startswith("--config="):
-            return Path(item.split("=", 1)[1].split(":")[0]).stem
+            return item.split("=", 1)[1]
         if item == "--config" and i + 1 < len(argv):
-            return Path(argv[i + 1].split(":")[0]).stem
-    return "run"
+            return argv[i + 1]
+    return None
+
+
+def config_name(argv: list[str]) -> str:
+    spec = config_spec(argv)
+    return Path(spec.split(":")[0]).stem if spec else "run"
+
+
+def load_config(resolved_spec: str):
+    """Run a resolved `path[:arg]` config's get_config(arg), as ml_collections will: a variant it
+    refuses is reported here in one line, not as absl's multi-line flag traceback."""
+    path, _, arg = resolved_spec.partition(":")
+    spec = importlib.util.spec_from_file_location(f"_overtone_config_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def check_override_keys(config, argv: list[str]) -> None:
+    """Refuse `--config.KEY=VALUE` for a KEY the config does not have, naming the closest one."""
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        section, walked = config, []
+        for part in arg[len("--config.") :].split("=", 1)[0].split("."):
+            if not hasattr(section, "keys") or part not in section:
+                keys = list(section.keys()) if hasattr(section, "keys") else []
+                where = "config" + "".join(f".{w}" for w in walked)
+                flag = arg.split("=", 1)[0]
+                hint = did_you_mean(part, keys)
+                raise UnknownNameError(f"{flag}: {where} has no key {part!r}{hint}; its keys: {sorted(keys)}")
+            section, walked = section[part], [*walked, part]
+
+
+def absolute_paths(config) -> None:
+    """Every path-valued leaf of `config` (PATH_KEYS, and encoder.source unless random:NAME) made
+    absolute in place."""
+    for key, value in config.items():
+        if hasattr(value, "items"):
+            absolute_paths(value)
+        elif key in PATH_KEYS and isinstance(value, str) and value not in NOT_PATHS:
+            config[key] = absolute(value)
+    source = config.get("encoder", {}).get("source") if hasattr(config.get("encoder"), "get") else None
+    if source and not source.startswith("random:"):
+        config.encoder.source = absolute(source)
+
+
+def configs_of_kind(kind: str) -> list[str]:
+    """'NAME  first docstring line' for each config that entry point `kind` runs: pretrain
+    configs have an objective, finetune configs a mode, probe configs a task."""
+    marker = {"pretrain": "objective", "finetune": "mode", "probe": "task"}[kind]
+    rows = []
+    for name in configs.names():
+        try:
+            config = load_config(configs.resolve(name))
+        except Exception:  # noqa: BLE001 - a broken user config must not break --help
+            continue
+        if marker in config and (kind != "finetune" or "task" not in config):
+            rows.append(name)
+    width = max(map(len, rows), default=0) + 2
+    return [f"{name:<{width}}{configs.summary(name)}" for name in rows]
 
 
 def setup_logging() -> None:
@@ -62,32 +133,52 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     enable_compilation_cache()
     initialize_distributed()
     try:
-        return train(config, workdir or f"runs/{config_name(sys.argv)}")
+        return train(config, absolute(workdir or f"runs/{config_name(sys.argv)}"))
     except USER_ERRORS as err:
-        if os.environ.get("OVERTONE_TRACEBACK") == "1":
-            raise
-        logging.error("%s: %s", type(err).__name__, err)
-        if isinstance(err, CheckpointWriteError):
+        if isinstance(err, CheckpointWriteError) and os.environ.get("OVERTONE_TRACEBACK") != "1":
             # orbax's background writer threads may still be failing (and printing); leave now
             # rather than wait on them at interpreter shutdown
+            logging.error("%s: %s", type(err).__name__, err)
             logging.shutdown()
             sys.stderr.flush()
             os._exit(1)
-        sys.exit(1)
+        report_user_error(err)
+
+
+def flag_error(message: str) -> None:
+    print(f"FATAL flag error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main(
-    train: Callable, announce: Callable[[dict], None], shortcuts: dict[str, tuple[str, str]] | None = None
+    train: Callable,
+    announce: Callable[[dict], None],
+    *,
+    doc: str,
+    kind: str,
+    examples: list[str],
+    shortcuts: dict[str, tuple[str, str]] | None = None,
 ) -> None:
     """The whole of an entry point: `--config` (name or path, `--config.KEY=VALUE` overrides) and
     `--workdir` flags, then `run(train, …)`, then `announce(summary)` (the entry point's result line).
-    `shortcuts`: flag name → (config field it sets, help), e.g. --encoder for encoder.source."""
+    `kind` (pretrain | finetune | probe) picks the configs `--help` lists; `shortcuts`: flag name →
+    (config field it sets, help), e.g. --encoder for encoder.source."""
     from absl import app, flags
     from ml_collections import config_flags
 
+    shortcuts = shortcuts or {}
+    if wants_help(sys.argv):
+        _help(doc, kind, examples, shortcuts)
+    try:
+        sys.argv = resolve_config_flag(sys.argv)
+        if config_spec(sys.argv):
+            check_override_keys(load_config(config_spec(sys.argv)), sys.argv)
+    except OvertoneError as err:
+        flag_error(str(err))
+
     config = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
     workdir = flags.DEFINE_string("workdir", None, "work directory (default: runs/<config name>)")
-    extra = {name: (field, flags.DEFINE_string(name, None, text)) for name, (field, text) in (shortcuts or {}).items()}
+    extra = {name: (field, flags.DEFINE_string(name, None, text)) for name, (field, text) in shortcuts.items()}
     flags.mark_flag_as_required("config")
 
     started = []
@@ -98,17 +189,10 @@ def main(
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         for name, (field, flag) in extra.items():
             if flag.value is not None:
-                *parents, leaf = field.split(".")
-                section = config.value
-                for parent in parents:
-                    section = section[parent]
-                if leaf not in section:
-                    raise app.UsageError(f"--{name} sets config.{field}, which this config does not have")
-                current = section[leaf]
-                section[leaf] = flag.value if isinstance(current, str) else type(current)(flag.value)
+                _set_shortcut(config.value, name, field, flag.value)
+        absolute_paths(config.value)
         announce(run(train, config.value, workdir.value))
 
-    sys.argv = resolve_config_flag(sys.argv)
     try:
         app.run(entry)
     except (KeyError, AttributeError, TypeError, ValueError) as err:
@@ -117,6 +201,43 @@ def main(
         # ml_collections refuses an unknown --config.KEY or a value of the wrong type while absl
         # parses the flags; say which in one line, as absl does for its own flag errors
         detail = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
-        detail = " ".join(detail.replace("\\n", " ").replace("\\", "").replace("'", "").split())
-        print(f"FATAL flag error: {type(err).__name__}: {detail}", file=sys.stderr)
-        sys.exit(2)
+        flag_error(f"{type(err).__name__}: " + detail.replace("\\n", " ").replace("\\", "").replace("'", ""))
+
+
+def _set_shortcut(config, name: str, field: str, value: str) -> None:
+    from absl import app
+
+    *parents, leaf = field.split(".")
+    section = config
+    for parent in parents:
+        section = section[parent]
+    if leaf not in section:
+        raise app.UsageError(f"--{name} sets config.{field}, which this config does not have")
+    current = section[leaf]
+    try:
+        section[leaf] = value if isinstance(current, str) else type(current)(value)
+    except ValueError:
+        raise app.UsageError(f"--{name}={value}: expected {type(current).__name__}") from None
+
+
+def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[str, str]]) -> None:
+    spec = config_spec(sys.argv)
+    sections = {}
+    if spec:  # --config=NAME --help: that config's own documentation too
+        try:
+            path = configs.resolve(spec).partition(":")[0]
+            text = ast.get_docstring(ast.parse(Path(path).read_text())) or ""
+            sections[f"config {Path(path).stem}"] = text.splitlines()
+        except OvertoneError as err:
+            sections["config"] = [str(err)]
+    flag_lines = [
+        (
+            "--config=NAME[:VARIANTS]",
+            "a config below (or a path to one); variants as in its docstring, e.g. :encoder=compact",
+        ),
+        ("--config.KEY=VALUE", "override any key of the config, e.g. --config.train.num_steps=200"),
+        ("--workdir=DIR", "work directory (default: runs/<config name>); rerun the command to resume"),
+    ] + [(f"--{name}=VALUE", text) for name, (_, text) in shortcuts.items()]
+    flag_lines.append(("--help", "this text; --config=NAME --help adds that config's documentation"))
+    sections = {"configs": configs_of_kind(kind), **sections, "examples": examples}
+    print_help_and_exit(doc, flag_lines, sections)

@@ -7,10 +7,12 @@ import logging
 import shutil
 from pathlib import Path
 
+from overtone.errors import OvertoneError
+
 log = logging.getLogger(__name__)
 
 
-class DiskSpaceError(OSError):
+class DiskSpaceError(OvertoneError, OSError):
     """Not enough free space for a write the toolkit is about to make."""
 
 

@@ -33,6 +33,7 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
+from overtone.errors import OvertoneError
 from runtime import mesh as meshlib
 from runtime.checkpoint import Checkpoints
 from runtime.metrics_log import MetricsWriter
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[nnx.Module, dict, jax.Array, bool], tuple[jax.Array, dict]]
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(OvertoneError, FloatingPointError):
     pass
 
 

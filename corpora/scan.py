@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from corpora.audio import AudioError, BadFileLog, load_audio
+from overtone.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def scan(
         return [float(np.max(np.abs(wave), initial=0.0)), int(wave.shape[0])]
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-        for record, result in zip(records, pool.map(measure, records), strict=True):
+        measured = track(pool.map(measure, records), len(records), "decode scan")
+        for record, result in zip(records, measured, strict=True):
             cache.put(record, result)
             if isinstance(result, str):
                 bad_log.skip(record.path, result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def flat_variables(encoder: nnx.Module) -> dict[str, np.ndarray]:
     return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf) for path, leaf in flat}
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *, checksum: str,
          provenance: dict) -> Path:  # fmt: skip
     """Write a bundle; the weights go to a temporary name first, the manifest last."""
@@ -52,6 +59,7 @@ def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{WEIGHTS}.partial"
     safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in flat_variables(encoder).items()}, partial)
+    partial.chmod(0o666 & ~_umask())  # safetensors creates it 0600; the bundle is for other teams
     partial.replace(folder / WEIGHTS)
     options = {k: v for k, v in encoder_config.items() if k != "name"}
     manifest = {

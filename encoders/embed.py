@@ -17,12 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
 from overtone.cli import absolute
+from overtone.progress import track
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 
@@ -49,9 +49,7 @@ def embed_files(source: str, items: list[str], out: str | Path, *, hop_seconds: 
     bad_log = BadFileLog(1.0)
     readable: list[bool] = []
     waves = decode_many(paths, frontend.sample_rate, bad_log, readable, workers)
-    sequences = list(
-        tqdm(embed_sequences(loaded.encoder, frontend, waves), total=len(paths), desc="embed", unit="file")
-    )
+    sequences = list(track(embed_sequences(loaded.encoder, frontend, waves), len(paths), "embed"))
     kept = [p for p, ok in zip(paths, readable, strict=True) if ok]
     if not sequences:
         raise ValueError(f"none of the {len(paths)} files could be decoded; first: {bad_log.bad[0][1]}")

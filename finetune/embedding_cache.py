@@ -25,6 +25,7 @@ import soundfile as sf
 from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences
 from encoders.frontend import LogMel
+from overtone.progress import track
 from runtime.disk import ensure_free
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,8 @@ def sequences(
     out = {}
     for split, items in paths.items():
         readable: list[bool] = []  # filled as the decoder runs
-        embedded = iter(
-            list(
-                embed_sequences(encoder, frontend, decode_many(items, frontend.sample_rate, bad_log, readable, workers))
-            )
-        )
+        waves = decode_many(items, frontend.sample_rate, bad_log, readable, workers)
+        embedded = iter(list(track(embed_sequences(encoder, frontend, waves), len(items), f"embed {split}")))
         out[split] = [next(embedded) if ok else None for ok in readable]
     return out
 

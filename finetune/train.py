@@ -158,7 +158,8 @@ def check_names(config) -> None:
             encoders.check_encoder(dict(options, name=source.split(":", 1)[1]))
             encoders.build_frontend(config.frontend)
         elif not Path(source).exists():
-            raise EncoderSourceError(f"--encoder={source}: no such bundle or run folder")
+            raise EncoderSourceError(f"--encoder={source}: no such bundle or run folder (expected an exported "
+                                     "bundle, a pretraining work directory, or random:NAME)")  # fmt: skip
 
 
 def _threshold(value: str) -> float | str:

@@ -31,9 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm import tqdm
 
 from overtone.errors import OvertoneError
+from overtone.progress import Progress
 from runtime import mesh as meshlib
 from runtime.checkpoint import Checkpoints
 from runtime.metrics_log import MetricsWriter
@@ -183,7 +183,9 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             row = {name: float(np.mean(v)) for name, v in window.items()}
             row |= {"steps_per_second": rate, "examples_per_second": rate * tc.batch_size}
             writer.write(step, "train", row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            ticker.set(loss=row["loss"], **{"examples/s": row["examples_per_second"]})
+            if ticker.bar is None:
+                ticker.line()
             window.clear()
             clock[:] = [now, step]
 
@@ -197,7 +199,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         train_step = train_step.lower(state, first_batch, _device_step(start, mesh)).compile()
         compile_seconds = time.perf_counter() - began
         log.info("train step compiled in %.1f s", compile_seconds)
-    bar = tqdm(total=steps, initial=start, desc="train", disable=None if primary else True, dynamic_ncols=True)
+    ticker = Progress(steps, "train", initial=start, unit="step", enabled=primary, auto_lines=False)
     pending = None
     step = start
     # train.transfer_guard="disallow" makes any implicit host↔device transfer in the loop an error
@@ -210,7 +212,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 if pending is not None:
                     absorb(*pending)
                 pending = (step, metrics)
-                bar.update(1)
+                ticker.update(1)
                 at_eval = data.validation is not None and (step % eval_every == 0 or step == steps)
                 if at_eval or step % ckpt_every == 0 or step == steps:
                     absorb(*pending)
@@ -219,6 +221,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 if at_eval:
                     result = evaluate(state, data.validation)
                     writer.write(step, "validation", result)
+                    ticker.line(f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples")
                     improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
                     if improved:
                         progress.update(best_loss=result["loss"], best_step=step, bad_evals=0, best_metrics=result)
@@ -261,7 +264,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
     finally:
-        bar.close()
+        ticker.close()
         writer.close()
         checkpoints.wait()
         checkpoints.close()

@@ -96,7 +96,7 @@ def test_heads_registry_refuses_unknown_names_and_options():
 
     head = build_head(ConfigDict(dict(name="attention", hidden=16, layers=1, dropout=0.1)), 4, 128, rngs=nnx.Rngs(0))
     assert isinstance(head, AttentionClassifier) and head.cla.out_features == 4
-    with pytest.raises(KeyError, match="unknown head model.name='gru'"):
+    with pytest.raises(KeyError, match="model.name: unknown head 'gru'"):
         build_head(ConfigDict(dict(name="gru")), 4, 128, rngs=nnx.Rngs(0))
     with pytest.raises(KeyError, match=r"has no option\(s\) \['hidden'\]"):
         build_head(ConfigDict(dict(name="linear", hidden=3)), 4, 128, rngs=nnx.Rngs(0))

@@ -14,6 +14,7 @@ from configs import parse_arg
 from corpora.nsynth import FAMILIES
 from finetune.heads import build_head
 from finetune.train import MODES
+from overtone.errors import UnknownNameError
 from pretrain import build_model
 from runtime import cli
 
@@ -72,8 +73,11 @@ def test_bare_name_resolves_to_the_config_file():
     resolved = cli.resolve_config_flag(["prog", "--config=nsynth_mixup:encoder=compact", "--x=1"])
     assert resolved[1] == f"--config={configs.config_dir() / 'nsynth_mixup.py'}:encoder=compact"
     assert cli.resolve_config_flag(["p", "--config", "nsynth_mixup"])[2].endswith("configs/nsynth_mixup.py")
-    assert cli.resolve_config_flag(["p", "--config=some/where.py"])[1] == "--config=some/where.py"
-    with pytest.raises(FileNotFoundError, match=r"available: \[.*'nsynth_mixup'"):
+    probe = configs.config_dir() / "probe.py"
+    assert cli.resolve_config_flag(["p", "--config=configs/probe.py"])[1] == f"--config={probe}"
+    with pytest.raises(UnknownNameError, match="no config file .*some/where.py"):
+        cli.resolve_config_flag(["p", "--config=some/where.py"])
+    with pytest.raises(UnknownNameError, match=r"available: \[.*'nsynth_mixup'"):
         cli.resolve_config_flag(["p", "--config=nsynth_mixupp"])
 
 

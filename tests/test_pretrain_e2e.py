@@ -30,6 +30,10 @@ def test_run_writes_its_outputs_and_learns(baseline):
     workdir, result = baseline
     assert "EMBEDDED corpus" in result.stderr  # said loudly, in the first lines
     assert result.stderr.index("EMBEDDED corpus") < result.stderr.index("encoder compact")
+    # output to a pipe: a plain progress line per logged step and per evaluation
+    progress = [line for line in result.stderr.splitlines() if "train: step " in line]
+    assert any("train: step 24/24, loss " in line and "examples/s" in line and "ETA" in line for line in progress)
+    assert sum("validation loss" in line for line in progress) == 3
     for name in ("config.json", "command.txt", "metrics.jsonl", "summary.json"):
         assert (workdir / name).is_file()
     assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
@@ -90,18 +94,42 @@ def test_sigkill_then_resume_matches_uninterrupted(baseline, subprocess_env, tmp
     assert ours["test"] == theirs["test"] and ours["best_validation"] == theirs["best_validation"]
 
 
-def test_four_devices_give_the_losses_of_one(baseline, subprocess_env, tmp_path):
+# A forward pass in float32 from the same parameters and batch, on 1 or 4 devices, differs only in
+# summation order: XLA blocks a per-device batch of 4 differently from one of 16, and batch-norm
+# sums its statistics across devices. A dot product of K terms summed in another order moves by
+# about sqrt(K)·u relative (u = 2^-24 ≈ 6e-8; random-walk rounding), K ≤ 3·3·256 = 2304 in the
+# compact CNN: ≈ 3e-6 per layer. Ten layers (5 conv + 5 batch-norm) and the loss give ≲ 3e-5.
+SAME_STATE_RTOL = 1e-4
+
+
+def test_four_devices_compute_what_one_device_computes(baseline, subprocess_env, tmp_path):
+    """What data parallelism guarantees: from the same state and batch, a training step and an
+    evaluation compute the same numbers up to float32 summation order. It does not guarantee that
+    many Adam steps land in the same place: a gradient component near zero can change sign under
+    an O(u) difference and Adam then moves it by a learning-rate-sized step, so two correct runs
+    part after a few steps. So: the step after a resume from the 1-device checkpoint (step 17
+    from step 16), and the test evaluation of the same final checkpoint, each on 4 devices."""
     workdir, _ = baseline
-    result = pretrain(
-        tmp_path, "--config.train.num_steps=8", "--config.train.eval_every_steps=8", env=subprocess_env, devices=4
-    )
-    assert "4 devices" in result.stderr
-    one, four = train_losses(workdir), train_losses(tmp_path)
-    # Same maths, different summation order: equal to float rounding at first; the rounding
-    # differences then compound through Adam at lr 1e-3 (measured: 1e-6 at step 3, up to 2e-4 at
-    # step 4 with compute.conv=im2col).
-    np.testing.assert_allclose([four[s] for s in range(1, 4)], [one[s] for s in range(1, 4)], rtol=2e-5)
-    np.testing.assert_allclose([four[s] for s in range(4, 9)], [one[s] for s in range(4, 9)], rtol=3e-3)
+    one = train_losses(workdir)
+    args = ("--config.train.num_steps=24", "--config.train.eval_every_steps=8")
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(workdir, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "24")
+    (resumed / "summary.json").unlink()
+    result = pretrain(resumed, *args, env=subprocess_env, devices=4)
+    assert "4 devices" in result.stderr and "resuming from step 16" in result.stderr
+    four = train_losses(resumed)
+    np.testing.assert_allclose(four[17], one[17], rtol=SAME_STATE_RTOL)
+    assert all(np.isfinite(four[s]) for s in range(17, 25))
+
+    finished = tmp_path / "finished"
+    shutil.copytree(workdir, finished)
+    (finished / "summary.json").unlink()
+    pretrain(finished, *args, env=subprocess_env, devices=4)
+    ours, theirs = (json.loads((d / "summary.json").read_text()) for d in (finished, workdir))
+    assert ours["test"]["examples"] == theirs["test"]["examples"]
+    np.testing.assert_allclose(ours["test"]["loss"], theirs["test"]["loss"], rtol=SAME_STATE_RTOL)
 
 
 def test_im2col_and_transfer_guard_give_the_same_losses(baseline, subprocess_env, tmp_path):
@@ -110,14 +138,17 @@ def test_im2col_and_transfer_guard_give_the_same_losses(baseline, subprocess_env
     workdir, _ = baseline
     cache = tmp_path / "xla-cache"
     env = dict(subprocess_env, OVERTONE_COMPILATION_CACHE=str(cache))
-    args = ("--config.train.num_steps=8", "--config.train.eval_every_steps=8", "--config.compute.conv=im2col",
+    args = ("--config.train.num_steps=2", "--config.train.eval_every_steps=2", "--config.compute.conv=im2col",
             "--config.train.transfer_guard=disallow")  # fmt: skip
     pretrain(tmp_path / "run", *args, env=env)
-    one, other = train_losses(workdir), train_losses(tmp_path / "run")
-    # equal to float rounding at first; the rounding then compounds through Adam and batch-norm on
-    # batches of 16 (measured: 1e-6 at step 3, 4e-5 to 2e-4 at step 4, 5e-3 at step 8)
-    np.testing.assert_allclose([other[s] for s in range(1, 4)], [one[s] for s in range(1, 4)], rtol=2e-5)
-    np.testing.assert_allclose([other[s] for s in range(4, 9)], [one[s] for s in range(4, 9)], rtol=2e-2)
+    # Step 1 starts from the same parameters and batch: the forward pass is XLA's either way and
+    # the kernel gradient differs only in summation order (SAME_STATE_RTOL above). Later steps
+    # are not comparable (see the 4-device test: Adam amplifies rounding into diverging runs).
+    ours, theirs = (next(r for r in read_metrics(d) if r["split"] == "train" and r["step"] == 1)
+                    for d in (tmp_path / "run", workdir))  # fmt: skip
+    for name in ("loss", "grad_norm"):
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=SAME_STATE_RTOL)
+    assert all(np.isfinite(v) for v in train_losses(tmp_path / "run").values())
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["compile_seconds"] > 0
     assert any(cache.iterdir())  # the persistent compilation cache was written

@@ -63,10 +63,15 @@ def test_probe_cli_for_a_pretrained_and_a_random_encoder(subprocess_env, tmp_pat
         result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Test accuracy (top-1)" in result.stdout and "| 2 |" in result.stdout
+        assert f"| {encoder}, mean over seeds 0–1 | 2 |" in result.stdout and "openmic_f1" not in result.stdout
+        assert result.stderr.count("Training on the EMBEDDED corpus") == 1  # the banner once, not per seed
         for seed in (0, 1):
             report = workdir / f"seed{seed}" / "report"
             metrics = json.loads((report / "metrics.json").read_text())
-            assert metrics["threshold"]["chosen_on"] == "valid"
+            # single-label: decided by the top score; no threshold, no test-optimised row, no OpenMIC F1
+            assert metrics["threshold"]["chosen_on"] == "top1" and "extra" not in metrics
+            text = (report / "report.md").read_text()
+            assert "highest-scoring class" in text and "openmic_f1" not in text and "test_optimistic" not in text
             assert 0.0 <= metrics["test"]["single_label"]["accuracy"] <= 1.0
             assert (report / "confusion_test.png").is_file()
             selection = json.loads((workdir / f"seed{seed}" / "selection.json").read_text())

@@ -1,0 +1,224 @@
+"""The README, run as written: every command of its shell blocks, from a copy of the checkout's
+root, with relative paths, in order.
+
+What the test changes, and nothing more (the README says the same): `/data/…` points at the
+embedded stand-ins written in the official layouts, the files an example calls the user's own
+are written here, and training commands get a size override appended. Command 2 (install and
+test) is what CI itself runs verbatim (.ci/run reads it from the README), so it is checked here
+only for being that.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import REPO
+from readme_commands import commands
+
+STEPS = "--config.train.num_steps=2 --config.train.batch_size=8"
+OVERRIDES = {  # what the README's "tested as written" paragraph says is appended
+    "python -m pretrain ": STEPS + " --config.encoder.name=compact",
+    "python -m finetune ": STEPS,
+    "python -m finetune.probe ": "--config.data.nsynth.embedded.pitch_step=12 "
+    "--config.data.nsynth.embedded.velocities=(100,)",
+}
+MAIN_JOB_OVERRIDE = STEPS  # command 1 keeps its encoder (VGGish): it is the main job
+NOT_RUN = {  # command prefix → why this test does not run it (the README names these too)
+    'pip install -e ".[bench]"': "downloads PyTorch; the benchmark's own test runs a tiny pass without it",
+    "python -m benchmarks ": "minutes of timing; tests/test_benchmarks.py runs a tiny pass",
+    "python -m encoders.import_vggish --weights=vggish-10086976.pth": "AudioSet's .pth needs PyTorch; "
+    "tests/test_bundle.py imports the same keys from .safetensors/.npz",
+}
+INSTALL = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e {extras} && pip install --no-deps tinysoundfont"
+)
+
+
+def readme() -> list[str]:
+    return commands()
+
+
+def test_the_first_two_commands_install_then_run_the_main_job_and_the_tests():
+    first, second = readme()[:2]
+    assert first.startswith(INSTALL.format(extras=". ") + "&& python -m pretrain --config=nsynth_mixup ")
+    assert "--workdir=runs/nsynth_mixup" in first  # relative, as a user types it
+    assert second.startswith(INSTALL.format(extras='".[dev]" ') + "&& python -m pytest")
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "tests/readme_commands.py 2" in ci  # CI executes command 2 as the README writes it
+
+
+def test_every_shipped_config_is_in_the_readme():
+    import configs
+
+    text = (REPO / "README.md").read_text()
+    missing = [name for name in configs.names() if f"`{name}`" not in text]
+    assert not missing, f"configs the README never names: {missing}"
+
+
+def test_every_command_is_run_or_excused():
+    """A new README command is run by the tests below unless it is listed in NOT_RUN with a reason;
+    an excuse for a command that no longer exists is stale."""
+    every = readme()[2:]
+    for prefix in NOT_RUN:
+        assert any(c.startswith(prefix) for c in every), f"NOT_RUN names {prefix!r}, which the README no longer has"
+    for command in every:
+        runnable = command.startswith("python -m ") and not _excused(command)
+        assert runnable or _excused(command), f"README command neither run nor excused: {command}"
+
+
+def _excused(command: str) -> bool:
+    return any(command.startswith(prefix) for prefix in NOT_RUN)
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """What a fresh clone holds: the tracked files and the untracked ones git does not ignore."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def _tone(path: Path, freq: float, seconds: float = 2.0, rate: int = 22050) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
+
+
+@pytest.fixture(scope="module")
+def user_data(tmp_path_factory, embedded_cache) -> Path:
+    """/data as the README's examples imagine it: each dataset in its official layout (the
+    embedded stand-ins, small), a GloVe text file and a Freesound-style tag manifest."""
+    from corpora import soundfont
+    from corpora.nsynth import QUALITIES
+    from corpora.soundfont_folder import ensure_folder_corpus
+    from corpora.soundfont_irmas import ensure_irmas_corpus
+    from corpora.soundfont_openmic import ensure_openmic_corpus
+    from corpora.soundfont_tagged import ensure_tagged_corpus
+    from objectives.word_vectors import CANDIDATES, load_quality_vectors
+
+    data = tmp_path_factory.mktemp("data")
+    links = {
+        "nsynth": soundfont.ensure_corpus(embedded_cache, pitch_step=12, velocities=(100,)),
+        "openmic-2018": ensure_openmic_corpus(embedded_cache, clips=60),
+        "IRMAS": ensure_irmas_corpus(embedded_cache, recordings=2, test_excerpts=12),
+        "FSD50K": ensure_tagged_corpus(embedded_cache, dev_clips=96, eval_clips=24),
+        "my_instruments": ensure_folder_corpus(embedded_cache, clips=12),
+    }
+    for name, target in links.items():
+        (data / name).symlink_to(target)
+    with open(data / "glove.6B.300d.txt", "w") as glove:  # GloVe's text format: word v1 … v300
+        for quality, vector in zip(QUALITIES, load_quality_vectors(), strict=True):
+            glove.write(CANDIDATES[quality][0] + " " + " ".join(f"{v:.6f}" for v in vector) + "\n")
+    clips = sorted((data / "FSD50K").glob("FSD50K.dev_audio/*.wav"))[:48]
+    with open(data / "my_sounds.csv", "w", newline="") as manifest:
+        writer = csv.writer(manifest)
+        writer.writerow(["path", "tags"])
+        for i, clip in enumerate(clips):
+            writer.writerow([str(clip), "piano bright" if i % 2 else "drum loud"])
+    return data
+
+
+def _prepare_clone(root: Path, data: Path) -> None:
+    """The files the README's examples call the user's own, in the clone's root."""
+    (root / "audio_folder").mkdir()
+    _tone(root / "audio_folder" / "a.wav", 440.0)
+    _tone(root / "audio_folder" / "b.flac", 660.0)
+    _tone(root / "more.wav", 330.0, seconds=3.5)
+    files = sorted(p for p in (data / "my_instruments").rglob("*") if p.suffix in (".wav", ".flac"))
+    with open(root / "labels.csv", "w", newline="") as manifest:
+        writer = csv.writer(manifest)
+        writer.writerow(["path", "labels"])
+        for path in files:
+            writer.writerow([str(path), path.parent.name])
+
+
+def _as_run(command: str, data: Path) -> str:
+    """The README command with /data/ pointed at the fixtures and the size override appended."""
+    command = command.split("  #")[0].strip().replace("/data/", f"{data}/")
+    for prefix, extra in OVERRIDES.items():
+        if command.startswith(prefix):
+            return f"{command} {extra}"
+    return command
+
+
+def _run(command: str, root: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"README command failed ({result.returncode}): {command}\n{result.stderr[-4000:]}"
+    return result
+
+
+def _promised(command: str, root: Path) -> None:
+    """The files a command says it writes: a work directory's summary (and a downstream run's
+    report), an --out file or folder."""
+    args = dict(a[2:].split("=", 1) for a in shlex.split(command) if a.startswith("--") and "=" in a)
+    if "workdir" in args:
+        workdir = root / args["workdir"]
+        assert (workdir / "summary.json").is_file(), f"{command}: no {workdir}/summary.json"
+        if " -m finetune " in f" {command} ":
+            assert (workdir / "report" / "metrics.json").is_file()
+    if "out" in args:
+        assert (root / args["out"]).exists(), f"{command}: --out={args['out']} not written"
+
+
+def _env(subprocess_env: dict) -> dict:
+    env = dict(subprocess_env)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.pop("PYTHONPATH", None)  # the copy's own packages, found from its root as a user's would be
+    return env
+
+
+def test_pretraining_commands_run_as_written(tmp_path, user_data, subprocess_env):
+    root = _copy_checkout(tmp_path / "clone")
+    env = _env(subprocess_env)
+    ran = []
+    for command in readme()[2:]:
+        if command.startswith("python -m pretrain ") and not _excused(command):
+            _run(_as_run(command, user_data), root, env)
+            _promised(command, root)
+            ran.append(command)
+            workdir = (
+                root / dict(a[2:].split("=", 1) for a in shlex.split(command) if a.startswith("--workdir="))["workdir"]
+            )
+            assert (workdir / "export" / "manifest.json").is_file()  # every pretraining run exports its encoder
+    assert len(ran) >= 8
+
+
+def test_main_job_and_every_downstream_command_run_as_written(tmp_path, user_data, subprocess_env):
+    """Command 1 as written (relative --workdir; only its steps and batch reduced), then every
+    command that uses its run, its bundle or the downstream data, in README order."""
+    import encoders
+
+    root = _copy_checkout(tmp_path / "clone")
+    _prepare_clone(root, user_data)
+    env = _env(subprocess_env)
+    main_job = readme()[0].split("&& ")[-1]
+    result = _run(f"{main_job} {MAIN_JOB_OVERRIDE}", root, env)
+    assert "done: step 2" in result.stdout
+    bundle = encoders.load(root / "runs" / "nsynth_mixup" / "export")
+    assert bundle.manifest["encoder"]["name"] == "vggish"
+    ran = []
+    for command in readme()[2:]:
+        if command.startswith("python -m pretrain ") or _excused(command):
+            continue
+        _run(_as_run(command, user_data), root, env)
+        _promised(command, root)
+        ran.append(command)
+    assert len(ran) >= 15
+    summary = json.loads((root / "runs" / "irmas_finetune_s0" / "summary.json").read_text())
+    assert summary["final_step"] == 2
+    with np.load(root / "embeddings.npz", allow_pickle=False) as stored:
+        assert len(stored["paths"]) == 3 and np.isfinite(stored["embeddings"]).all()
+    assert (root / "runs" / "compare" / "compare.png").is_file()

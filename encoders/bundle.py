@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 from importlib import metadata
@@ -33,7 +34,16 @@ from encoders.frontend import LogMel, build_frontend, frontend_config
 from overtone.errors import OvertoneError
 from runtime.disk import sha256_file
 
-FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 1
+FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 2  # 2: the manifest digest ("integrity")
+READABLE_VERSIONS = (1, 2)
+
+
+def manifest_digest(manifest: dict) -> str:
+    """SHA-256 over the manifest's canonical JSON without its own `integrity` field. The manifest
+    holds the weights' SHA-256, so this one digest covers manifest and weights together: a changed
+    byte in either (a front-end's hop, a log offset) makes the bundle refuse to load."""
+    body = {k: v for k, v in manifest.items() if k != "integrity"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 WEIGHTS = "weights.safetensors"
 
 
@@ -52,7 +62,7 @@ def _umask() -> int:
     return mask
 
 
-def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *, checksum: str,
+def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *,
          provenance: dict) -> Path:  # fmt: skip
     """Write a bundle; the weights go to a temporary name first, the manifest last."""
     folder = Path(folder)
@@ -73,9 +83,14 @@ def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend
         "embedding_dim": int(encoder.embedding_dim),
         "patch_seconds": frontend.samples_for_patches(1) / frontend.sample_rate,
         "hop_seconds": frontend.patch_seconds,
-        "weights": {"file": WEIGHTS, "sha256": sha256_file(folder / WEIGHTS), "parameter_checksum": checksum},
+        "weights": {
+            "file": WEIGHTS,
+            "sha256": sha256_file(folder / WEIGHTS),
+            "parameter_checksum": parameter_checksum(encoder),
+        },
         "source": provenance,
     }
+    manifest["integrity"] = manifest_digest(manifest)
     (folder / "README.md").write_text(_readme(manifest))
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
@@ -119,8 +134,14 @@ def load(folder: str | Path) -> EncoderBundle:
         raise BundleError(f"{manifest_path} not found: not an encoder bundle") from err
     except json.JSONDecodeError as err:
         raise BundleError(f"{manifest_path} is not valid JSON: {err}") from err
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{manifest_path}: not a version-{FORMAT_VERSION} {FORMAT} manifest")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{manifest_path}: not an {FORMAT} manifest")
+    if manifest.get("format_version") not in READABLE_VERSIONS:
+        raise BundleError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not one this "
+                          f"toolkit reads ({list(READABLE_VERSIONS)})")  # fmt: skip
+    if manifest["format_version"] >= 2 and manifest.get("integrity") != manifest_digest(manifest):
+        raise BundleError(f"{manifest_path}: its contents do not match its integrity digest: edited or corrupted "
+                          "(a bundle is exported, never edited by hand)")  # fmt: skip
     try:
         name, options = manifest["encoder"]["name"], dict(manifest["encoder"]["options"])
         frontend = build_frontend(manifest["frontend"])
@@ -142,9 +163,28 @@ def load(folder: str | Path) -> EncoderBundle:
     stored = safetensors.numpy.load_file(weights)
     if set(stored) != set(expected) or any(stored[k].shape != v.shape for k, v in expected.items()):
         raise BundleError(f"{weights} does not hold the variables of encoder {name!r} with options {options}")
+    wrong = [k for k, v in expected.items() if stored[k].dtype != v.dtype]
+    if wrong:
+        raise BundleError(f"{weights}: variable {wrong[0]} is {stored[wrong[0]].dtype}, the encoder needs "
+                          f"{expected[wrong[0]].dtype}")  # fmt: skip
     set_variables(encoder, stored)
     encoder.eval()
+    expected_checksum = manifest["weights"].get("parameter_checksum")
+    if expected_checksum is not None and parameter_checksum(encoder) != expected_checksum:
+        raise BundleError(f"{weights}: the loaded variables do not match the manifest's parameter_checksum")
     return EncoderBundle(encoder, frontend, manifest)
+
+
+def parameter_checksum(module: nnx.Module) -> str:
+    """SHA-256 of every variable (parameters and batch statistics): name, dtype, shape, bytes; the
+    identity of a set of weights (the embedding cache is keyed on it)."""
+    digest = hashlib.sha256()
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(module)))[0]
+    for path, leaf in sorted(flat, key=lambda item: jax.tree_util.keystr(item[0])):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def set_variables(encoder: nnx.Module, flat: dict[str, np.ndarray]) -> None:

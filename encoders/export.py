@@ -30,7 +30,7 @@ def export_run(run: str | Path, out: str | Path | None = None, *, checkpoint: st
         "config": config,
     }
     return bundle.save(out or run / "export", loaded.encoder, loaded.encoder_config, loaded.frontend,
-                       checksum=loaded.checksum, provenance=provenance)  # fmt: skip
+                       provenance=provenance)  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

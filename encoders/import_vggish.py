@@ -28,7 +28,6 @@ from flax import nnx
 
 from encoders import bundle
 from encoders.frontend import LogMel
-from encoders.pretrained import checksum
 from encoders.vggish import VGGish
 
 LAYERS = ("conv1", "conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2", "fc1_1", "fc1_2", "fc2")
@@ -94,7 +93,7 @@ def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool
                   "objective": "AudioSet classification (Hershey et al. 2017)",
                   "weights_file": str(weights_path)}  # fmt: skip
     return bundle.save(out, encoder, {"name": "vggish", "final_relu": final_relu}, LogMel(),
-                       checksum=checksum(encoder), provenance=provenance)  # fmt: skip
+                       provenance=provenance)  # fmt: skip
 
 
 if __name__ == "__main__":

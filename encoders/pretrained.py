@@ -14,12 +14,10 @@ identifies the weights (the embedding cache is keyed on it).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 from ml_collections import ConfigDict
@@ -124,11 +122,7 @@ def _unwrap(tree):
 
 
 def checksum(module: nnx.Module) -> str:
-    """SHA-256 of every variable (parameters and batch statistics): name, dtype, shape, bytes."""
-    digest = hashlib.sha256()
-    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(module)))[0]
-    for path, leaf in sorted(flat, key=lambda item: jax.tree_util.keystr(item[0])):
-        array = np.ascontiguousarray(np.asarray(leaf))
-        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    """The weights' identity (`encoders.bundle.parameter_checksum`)."""
+    from encoders.bundle import parameter_checksum
+
+    return parameter_checksum(module)

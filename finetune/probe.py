@@ -146,7 +146,7 @@ def probe(config, workdir: str | Path) -> dict:
         scores = {s: predict(params, vectors[s], multilabel=multilabel) for s in ("valid", "test")}
         results = protocol.evaluate(scores, clips, "validation" if multilabel else "top1")
         run = workdir / f"seed{seed}"
-        cli.prepare_workdir(run, config)
+        run.mkdir(exist_ok=True)
         (run / "config.json").write_text(json.dumps({"task": config.task, "encoder": source, "seed": seed}))
         (run / "selection.json").write_text(json.dumps({"chosen": chosen, "grid": table}, indent=2))
         write_report(run / "report", results, title=f"linear probe, {config.task}, {source}, seed {seed}")

@@ -29,7 +29,9 @@ def _metrics(values: dict | None) -> str:
 
 def announce(summary: dict) -> None:
     line = f"done: step {summary['final_step']}; best validation (step {summary['best_step']}): "
-    line += f"{_metrics(summary.get('best_validation'))}; test: {_metrics(summary.get('test'))}"
+    evaluated = summary.get("evaluated", {})
+    where = f" ({evaluated['checkpoint']} checkpoint, step {evaluated['step']})" if evaluated else ""
+    line += f"{_metrics(summary.get('best_validation'))}; test{where}: {_metrics(summary.get('test'))}"
     if summary.get("export"):
         line += f"; encoder bundle: {summary['export']}"
     print(line)

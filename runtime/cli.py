@@ -110,13 +110,19 @@ def setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# --fresh on the command line: move a run with another config aside instead of refusing it
+START_FRESH = {"value": False}
+
+
 def prepare_workdir(workdir: str | Path, config) -> Path:
-    """Create the work directory and record the resolved config in it (config.json)."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(json.dumps(json.loads(config.to_json_best_effort()), indent=2))
-    (workdir / "command.txt").write_text(" ".join(sys.argv) + "\n")
-    return workdir
+    """The run's work directory, created with its config or checked against it (runtime.workdir:
+    the fingerprint rule, one process per directory)."""
+    import jax
+
+    from runtime.workdir import open_workdir
+
+    resolved = json.loads(config.to_json_best_effort())
+    return open_workdir(workdir, resolved, fresh=START_FRESH["value"], primary=jax.process_index() == 0)
 
 
 def run(train: Callable, config, workdir: str | None) -> dict:
@@ -178,6 +184,7 @@ def main(
 
     config = config_flags.DEFINE_config_file("config", None, "config name (configs/NAME.py) or path", lock_config=True)
     workdir = flags.DEFINE_string("workdir", None, "work directory (default: runs/<config name>)")
+    fresh = flags.DEFINE_bool("fresh", False, "move a run with another config in --workdir aside and start anew")
     extra = {name: (field, flags.DEFINE_string(name, None, text)) for name, (field, text) in shortcuts.items()}
     flags.mark_flag_as_required("config")
 
@@ -191,6 +198,7 @@ def main(
             if flag.value is not None:
                 _set_shortcut(config.value, name, field, flag.value)
         absolute_paths(config.value)
+        START_FRESH["value"] = fresh.value
         announce(run(train, config.value, workdir.value))
 
     try:
@@ -237,6 +245,7 @@ def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[s
         ),
         ("--config.KEY=VALUE", "override any key of the config, e.g. --config.train.num_steps=200"),
         ("--workdir=DIR", "work directory (default: runs/<config name>); rerun the command to resume"),
+        ("--fresh", "a run with another config is in --workdir: move it aside (DIR.replaced-<time>), start anew"),
     ] + [(f"--{name}=VALUE", text) for name, (_, text) in shortcuts.items()]
     flag_lines.append(("--help", "this text; --config=NAME --help adds that config's documentation"))
     sections = {"configs": configs_of_kind(kind), **sections, "examples": examples}

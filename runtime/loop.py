@@ -19,6 +19,7 @@ disk all predate it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -113,6 +114,29 @@ def _device_step(step: int, mesh) -> jax.Array:
     """The step counter as a replicated device scalar, put there explicitly (the loop makes no
     implicit host-to-device transfers; tests run it under jax.transfer_guard('disallow'))."""
     return jax.device_put(np.int32(step), meshlib.replicated(mesh))
+
+
+def state_checksum(state) -> str:
+    """SHA-256 over every array of a state (paths, dtypes, shapes, bytes): which weights a number
+    came from."""
+    digest = hashlib.sha256()
+    for path, leaf in sorted(jax.tree_util.tree_flatten_with_path(state)[0], key=lambda i: jax.tree_util.keystr(i[0])):
+        array = np.ascontiguousarray(jax.device_get(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _evaluated(best, progress: dict, step: int, state) -> dict:
+    """Which checkpoint the final metrics come from, said plainly (also when best/ went missing)."""
+    if best is not None:
+        return {"checkpoint": "best", "step": int(best[1]["step"]), "state_sha256": state_checksum(best[0])}
+    note = {}
+    if progress.get("best_step", -1) > 0:
+        log.warning("best/ holds no readable checkpoint (best step was %d): evaluating the final state, step %d",
+                    progress["best_step"], step)  # fmt: skip
+        note = {"note": f"best/ was missing or unreadable; the best step was {progress['best_step']}"}
+    return {"checkpoint": "final", "step": step, "state_sha256": state_checksum(state)} | note
 
 
 def total_steps(config, steps_per_epoch: int) -> int:
@@ -255,6 +279,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         if data.final or data.report:
             best = checkpoints.restore(state, best=True) if data.validation is not None else None
             final_state = best[0] if best is not None else state
+            summary["evaluated"] = _evaluated(best, progress, step, final_state)
             for name, batches in data.final.items():
                 summary[name] = evaluate(final_state, batches)
                 writer.write(step, name, summary[name])

@@ -40,7 +40,7 @@ def test_a_clip_shorter_than_one_patch_is_padded_to_one(tmp_path):
     from encoders.pretrained import load_encoder
 
     loaded = load_encoder("random:compact")
-    bundle_dir = save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x",
+    bundle_dir = save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend,
                       provenance={})  # fmt: skip
     import encoders
 

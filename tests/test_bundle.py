@@ -55,7 +55,7 @@ def test_a_bundle_carries_its_frontend(tmp_path):
     from encoders.frontend import MelSpectrogram
 
     loaded = load_encoder("random:compact", frontend={"name": "logmel", "num_bands": 80, "hop_length": 200})
-    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x", provenance={})
+    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, provenance={})
     bundle = encoders.load(tmp_path / "b")
     assert bundle.frontend == loaded.frontend and isinstance(bundle.frontend, MelSpectrogram)
     assert bundle.manifest["frontend"]["name"] == "logmel" and bundle.manifest["frontend"]["num_bands"] == 80
@@ -93,13 +93,17 @@ def test_a_manifest_cannot_make_the_loader_run_anything(exported, tmp_path):
     _, folder = exported
     manifest = json.loads((folder / "manifest.json").read_text())
     marker = tmp_path / "pwned"
+
+    def write(changed: dict) -> None:  # re-digested, as a forger would: validation must still refuse
+        (folder / "manifest.json").write_text(json.dumps(changed | {"integrity": bundles.manifest_digest(changed)}))
+
     for encoder in ({"name": f"__import__('os').system('touch {marker}')", "options": {}},
                     {"name": "compact", "options": {"__class__": "os.system"}}):  # fmt: skip
-        (folder / "manifest.json").write_text(json.dumps(manifest | {"encoder": encoder}))
+        write(manifest | {"encoder": encoder})
         with pytest.raises(bundles.BundleError, match="unknown encoder|refused"):
             encoders.load(folder)
-    (folder / "manifest.json").write_text(json.dumps(manifest | {"format_version": 99}))
-    with pytest.raises(bundles.BundleError, match="not a version-1"):
+    write(manifest | {"format_version": 99})
+    with pytest.raises(bundles.BundleError, match="format_version 99 is not one this toolkit reads"):
         encoders.load(folder)
     assert not marker.exists()
 
@@ -133,7 +137,7 @@ def test_onnx_graph_matches_jax(name, frontend, tmp_path):
     if name == "compact":  # non-trivial batch statistics, so the inference-form batch-norm is checked
         loaded.encoder.blocks[1].norm.mean[...] = 0.1 * jax.numpy.arange(64.0)
         loaded.encoder.blocks[1].norm.var[...] = 1.5
-    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, checksum="x", provenance={})
+    bundles.save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, provenance={})
     path = export_onnx(tmp_path / "b", tmp_path / "encoder.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     bundle = encoders.load(tmp_path / "b")
@@ -192,3 +196,53 @@ def test_torchvggish_and_tf_slim_weights_import(tmp_path):
     with pytest.raises(KeyError, match="neither torchvggish"):
         np.savez(tmp_path / "bad.npz", x=np.zeros(3))
         import_vggish(tmp_path / "bad.npz", tmp_path / "bad")
+
+
+def _leaves(tree, path=()):
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, (*path, key))
+    else:
+        yield path, tree
+
+
+def test_a_manifest_with_any_single_field_changed_does_not_load(exported):
+    """One digest covers manifest and weights: a changed hop, log offset, step or name is refused."""
+    _, folder = exported
+    text = (folder / "manifest.json").read_text()
+    manifest = json.loads(text)
+    for path, value in _leaves(manifest):
+        if path == ("integrity",):
+            continue
+        changed = json.loads(text)
+        section = changed
+        for key in path[:-1]:
+            section = section[key]
+        section[path[-1]] = (not value if isinstance(value, bool) else value + 1 if isinstance(value, int | float)
+                             else f"{value}x" if isinstance(value, str) else [*value, 0] if isinstance(value, list)
+                             else 1)  # fmt: skip
+        (folder / "manifest.json").write_text(json.dumps(changed))
+        with pytest.raises(bundles.BundleError, match="integrity digest|not an overtone|format_version"):
+            encoders.load(folder)
+    (folder / "manifest.json").write_text(text)
+    assert encoders.load(folder).manifest == manifest
+
+
+def test_weights_of_another_dtype_or_checksum_are_refused(exported):
+    import safetensors.numpy
+
+    _, folder = exported
+    weights = folder / "weights.safetensors"
+    original, manifest_text = weights.read_bytes(), (folder / "manifest.json").read_text()
+    stored = safetensors.numpy.load_file(weights)
+    for name, change in ((next(iter(stored)), lambda a: a.astype(np.float16)), (next(iter(stored)), lambda a: a + 1)):
+        altered = dict(stored) | {name: change(stored[name])}
+        safetensors.numpy.save_file(altered, weights)
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["weights"]["sha256"] = bundles.sha256_file(weights)  # a recomputed SHA, as a careless tool would
+        manifest["integrity"] = bundles.manifest_digest(manifest)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(bundles.BundleError, match="float16|parameter_checksum"):
+            encoders.load(folder)
+    weights.write_bytes(original)
+    (folder / "manifest.json").write_text(manifest_text)

@@ -1,0 +1,132 @@
+"""A work directory is one run: the config that created it decides its results.
+
+`open_workdir` creates the folder and records the resolved config (`config.json`, written once)
+with its fingerprint, a SHA-256 of every result-determining key. A later command on the same
+folder must bring the same fingerprint: then it resumes, or reports the run finished. A
+different one is refused before anything is written, naming the keys that differ and the ways
+out: another `--workdir`, or `--fresh`, which moves the old run aside (never deletes it) and
+starts anew. The keys in OPERATIONAL only say how to compute or log, so they may change on
+resume. Each command is appended to `command.txt`.
+
+One process per work directory: the first holds an exclusive lock on `.lock` for its life
+(released by the kernel however it ends); a second command gets one line naming the holder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+from overtone.errors import OvertoneError
+
+# How a run computes, logs and stores, not what it computes (README, "What a run directory is").
+OPERATIONAL = frozenset({
+    "train.log_every_steps", "train.transfer_guard", "train.checkpoint_every_steps", "train.keep_checkpoints",
+    "data.workers", "data.prefetch", "data.pcm_cache", "data.embedding_cache", "data.embedded.cache_dir",
+    "embedding_cache", "compute.conv", "export",
+})  # fmt: skip
+RECORD = "config.json"
+_HELD: dict[Path, int] = {}  # folder → file descriptor of its lock, kept open for the process's life
+
+
+class WorkdirError(OvertoneError):
+    """A work directory that belongs to another run, or is in use by another process."""
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out |= flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _operational(key: str) -> bool:
+    return key in OPERATIONAL or any(key.endswith("." + k) for k in OPERATIONAL)
+
+
+def fingerprint(config: dict) -> str:
+    determining = {k: v for k, v in sorted(flatten(config).items()) if not _operational(k)}
+    return hashlib.sha256(json.dumps(determining, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def differing_keys(old: dict, new: dict) -> list[str]:
+    a, b = flatten(old), flatten(new)
+    return sorted(k for k in set(a) | set(b) if not _operational(k) and a.get(k, "<absent>") != b.get(k, "<absent>"))
+
+
+def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, primary: bool = True) -> Path:
+    """The work directory for `config` (a plain dict), created or checked as the module says.
+    Only the primary process (process 0 of a multi-host job) writes or locks."""
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirError(f"--workdir={workdir} is a file, not a folder")
+    record = workdir / RECORD
+    if not primary:
+        return workdir
+    if fresh and record.is_file():
+        aside = workdir.with_name(f"{workdir.name}.replaced-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        _lock(workdir)  # not while another process runs in it
+        os.close(_HELD.pop(workdir))
+        workdir.rename(aside)
+        print(f"--fresh: the previous run in {workdir} was moved to {aside}", file=sys.stderr)
+    if record.is_file():  # checked before anything is written or locked: a refusal changes nothing
+        try:
+            old = json.loads(record.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise WorkdirError(f"{record} is unreadable ({err}); use another --workdir, or --fresh") from err
+        if fingerprint(old) != fingerprint(config):
+            keys = differing_keys(old, config)
+            shown = ", ".join(f"{k}: {flatten(old).get(k, '<absent>')!r} → {flatten(config).get(k, '<absent>')!r}"
+                              for k in keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")  # fmt: skip
+            raise WorkdirError(
+                f"{workdir} holds a run with another config ({shown}); nothing was changed. Use another "
+                f"--workdir, or add --fresh to move that run aside and start anew there"
+            )
+    workdir.mkdir(parents=True, exist_ok=True)
+    _lock(workdir)
+    if not record.is_file():
+        _write(record, json.dumps(config, indent=2))
+    with open(workdir / "command.txt", "a") as history:
+        history.write(" ".join(sys.argv) + "\n")
+    return workdir
+
+
+def _write(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _lock(workdir: Path) -> None:
+    if workdir in _HELD:
+        return
+    path = workdir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise WorkdirError(
+            f"{workdir} is in use by {holder}; wait for it to finish, or use another --workdir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}: "
+                  f"{' '.join(sys.argv)[:500]}\n".encode(), 0)  # fmt: skip
+    _HELD[workdir] = fd
+
+
+def release(workdir: str | Path) -> None:
+    """Give up the lock (tests and in-process callers that run several commands)."""
+    fd = _HELD.pop(Path(workdir), None)
+    if fd is not None:
+        os.close(fd)

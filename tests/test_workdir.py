@@ -1,0 +1,108 @@
+"""A work directory is one run: the same config resumes, another is refused with nothing changed,
+--fresh moves the old run aside, and one process at a time works in it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO
+
+from runtime.workdir import WorkdirError, differing_keys, fingerprint, open_workdir, release
+
+CONFIG = {"seed": 0, "train": {"batch_size": 64, "log_every_steps": 10, "num_steps": 200},
+          "data": {"root": "/data/nsynth", "workers": 2}, "optimizer": {"learning_rate": 1e-4}}  # fmt: skip
+
+
+def tree_digest(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def changed(**sections) -> dict:
+    config = json.loads(json.dumps(CONFIG))
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            config[section].update(values)
+        else:
+            config[section] = values
+    return config
+
+
+@pytest.fixture
+def run(tmp_path):
+    folder = open_workdir(tmp_path / "run", CONFIG)
+    (folder / "metrics.jsonl").write_text('{"step": 1}\n')
+    yield folder
+    release(folder)
+
+
+def test_created_with_its_config_and_reopened_by_the_same_one(run):
+    assert json.loads((run / "config.json").read_text()) == CONFIG
+    open_workdir(run, CONFIG)
+    open_workdir(run, changed(train={"log_every_steps": 1}, data={"workers": 8}))  # operational keys only
+    assert len((run / "command.txt").read_text().splitlines()) == 3  # every command, appended
+    assert json.loads((run / "config.json").read_text()) == CONFIG  # the creating config stays
+
+
+@pytest.mark.parametrize("other", [
+    changed(train={"batch_size": 32}),
+    changed(optimizer={"learning_rate": 1e-3}),
+    changed(data={"root": "/data/other"}),
+    changed(seed=1),
+    {**CONFIG, "frontend": {"name": "logmel"}},
+])  # fmt: skip
+def test_another_config_is_refused_with_nothing_changed(run, other):
+    before = tree_digest(run)
+    keys = differing_keys(CONFIG, other)
+    assert keys and fingerprint(CONFIG) != fingerprint(other)
+    with pytest.raises(WorkdirError, match="holds a run with another config") as refused:
+        open_workdir(run, other)
+    for key in keys:
+        assert key in str(refused.value)
+    assert "--fresh" in str(refused.value) and "\n" not in str(refused.value)
+    assert tree_digest(run) == before
+
+
+def test_fresh_moves_the_old_run_aside(run):
+    release(run)
+    open_workdir(run, changed(seed=1), fresh=True)
+    aside = [p for p in run.parent.iterdir() if p.name.startswith("run.replaced-")]
+    assert len(aside) == 1 and (aside[0] / "metrics.jsonl").is_file()
+    assert json.loads((run / "config.json").read_text())["seed"] == 1
+    assert not (run / "metrics.jsonl").exists()
+    release(run)
+
+
+def test_a_file_is_not_a_work_directory(tmp_path):
+    (tmp_path / "x").write_text("")
+    with pytest.raises(WorkdirError, match="is a file"):
+        open_workdir(tmp_path / "x", CONFIG)
+
+
+def test_one_process_per_work_directory(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.argv = ['python -m pretrain --config=nsynth_mixup']\n"
+        "from runtime.workdir import open_workdir\n"
+        f"open_workdir({str(tmp_path / 'run')!r}, {CONFIG!r}); print('held', flush=True); time.sleep(60)"
+    )], cwd=REPO, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WorkdirError, match=rf"in use by pid {holder.pid} .*python -m pretrain"):
+            open_workdir(tmp_path / "run", CONFIG)
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.time() + 10
+    while True:  # the kernel releases the lock with the process, however it ended
+        try:
+            open_workdir(tmp_path / "run", CONFIG)
+            break
+        except WorkdirError:
+            assert time.time() < deadline
+            time.sleep(0.1)
+    release(tmp_path / "run")

@@ -21,9 +21,9 @@ def input_pipeline(batch_size: int, workers: int, batches: int, *, cache: bool =
     `augment` > 0, every augmentation of corpora.augment at that probability."""
     from configs._common import nsynth_data
     from corpora import load_corpus
-    from corpora.audio import BadFileLog
     from corpora.pcm_cache import PcmCache, build
     from corpora.pipeline import training_batches
+    from overtone.audio import BadFileLog
     from pretrain.train import corpus_paths
 
     bad = BadFileLog(0.01)

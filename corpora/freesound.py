@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from corpora import soundfont
-from corpora.audio import AudioError, BadFileLog, load_audio
 from corpora.corpus import Corpus
 from corpora.scan import scan
 from corpora.tags import TagVocabulary
+from overtone.audio import AudioError, BadFileLog, load_audio
 from overtone.errors import OvertoneError
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ excerpts are found at any depth below them):
 Training labels come from the file name's first bracketed tag, which must equal the folder;
 the drums tag is optional. Test labels are the codes of the .txt (whitespace stripped). A
 missing .txt, an unknown code, a file name without tags: each is an `IRMASFormatError`
-naming the file (and line). Audio is decoded by `corpora.audio.load_audio`, which mixes to
+naming the file (and line). Audio is decoded by `overtone.audio.load_audio`, which mixes to
 mono and resamples 44.1 kHz to the encoder's rate.
 
 Validation is carved from the training excerpts with a fixed seed, per instrument and by

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from corpora import nsynth, soundfont
-from corpora.audio import AudioError, BadFileLog, fit_length, load_audio
 from corpora.augment import AudioEffects
 from corpora.corpus import Corpus
 from corpora.scan import scan
+from overtone.audio import AudioError, BadFileLog, fit_length, load_audio
 
 log = logging.getLogger(__name__)
 

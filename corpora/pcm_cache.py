@@ -25,13 +25,14 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from corpora.audio import AudioError, BadFileLog, decode_many, fit_length, load_audio
+from overtone.audio import AudioError, BadFileLog, decode_many, fit_length, load_audio
+from overtone.disk import sha256_file
 from overtone.errors import OvertoneError
-from runtime.disk import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,23 @@ class PcmCache:
         self.index: dict[str, tuple[int, int, int]] = {}  # path → (shard, offset, length)
         self.recorded: dict[str, list] = {}  # path → [path, size, mtime_ns] when decoded
         self.unreadable: dict[str, str] = {}
+        self.checksums: dict[int, str] = {}
         for number, name in enumerate(self.shards):
             meta = json.loads((self.folder / f"{name}.json").read_text())
+            shard = self.folder / f"{name}.pcm"
+            size = shard.stat().st_size if shard.is_file() else -1
+            if size != meta["bytes"]:
+                raise StaleCacheError(f"pcm cache shard {shard} holds {size} bytes, its index says {meta['bytes']}: "
+                                      f"damaged or truncated; rebuild it with `python -m pretrain.cache` "
+                                      f"(--out={self.folder})")  # fmt: skip
+            self.checksums[number] = meta["sha256"]
             for stat in meta["files"]:
                 self.recorded[stat[0]] = stat
             self.unreadable.update(meta["unreadable"])
             for path, offset, length in zip(meta["cached"], meta["offsets"], meta["lengths"], strict=True):
                 self.index[path] = (number, offset, length)
-        self._maps: dict[int, np.memmap] = {}
+        self._maps: dict[int, np.memmap | None] = {}  # None: a shard whose checksum failed
+        self._verifying = threading.Lock()
 
     def stale(self, paths) -> list[str]:
         """The paths the cache lacks or recorded with another size or mtime than they have now."""
@@ -181,22 +191,35 @@ class PcmCache:
                 changed.append(path)
         return changed
 
-    def _shard(self, number: int) -> np.memmap:
-        if number not in self._maps:  # opened lazily; a memmap is safe to read from many threads
-            self._maps[number] = np.memmap(self.folder / f"{self.shards[number]}.pcm", dtype="<i2", mode="r")
+    def _shard(self, number: int) -> np.memmap | None:
+        """The shard's samples, checked against its SHA-256 when first used (None when damaged:
+        its files are then decoded from their sources, never read as whatever the shard holds)."""
+        if number not in self._maps:
+            with self._verifying:
+                if number not in self._maps:
+                    path = self.folder / f"{self.shards[number]}.pcm"
+                    if sha256_file(path) == self.checksums[number]:
+                        self._maps[number] = np.memmap(path, dtype="<i2", mode="r")  # safe from many threads
+                    else:
+                        log.warning("pcm cache shard %s does not match its SHA-256: decoding its files from the "
+                                    "audio instead; rebuild the cache (python -m pretrain.cache)", path)  # fmt: skip
+                        self._maps[number] = None
         return self._maps[number]
 
     def load(self, path, *, sample_rate: int = 16000, offset: int = 0, num_samples: int | None = None) -> np.ndarray:
-        """`corpora.audio.load_audio`, served from the cache (files it lacks are decoded)."""
+        """`overtone.audio.load_audio`, served from the cache (files it lacks are decoded)."""
         key = str(path)
         if sample_rate != self.sample_rate or key not in self.index:
             if key in self.unreadable:
                 raise AudioError(f"cannot decode audio file {path}: {self.unreadable[key]} (when cached)")
             return load_audio(path, sample_rate=sample_rate, offset=offset, num_samples=num_samples)
         number, start, length = self.index[key]
+        samples = self._shard(number)
+        if samples is None:
+            return load_audio(path, sample_rate=sample_rate, offset=offset, num_samples=num_samples)
         begin = start + min(offset, length)
         end = start + length if num_samples is None else min(begin + num_samples, start + length)
-        wave = self._shard(number)[begin:end].astype(np.float32) / 32768.0
+        wave = samples[begin:end].astype(np.float32) / 32768.0
         return wave if num_samples is None else fit_length(wave, num_samples)
 
 
@@ -209,7 +232,13 @@ def open_cache(setting: str, root: str | Path, paths) -> PcmCache | None:
     folder = default_dir(root) if setting == "auto" else Path(setting).expanduser()
     if setting == "auto" and not (folder / "manifest.json").is_file():
         return None
-    cache = PcmCache(folder)
+    try:
+        cache = PcmCache(folder)
+    except StaleCacheError as err:
+        if setting != "auto":
+            raise
+        log.warning("%s; decoding the audio files instead", err)
+        return None
     changed = cache.stale(paths)
     if changed:
         message = (f"pcm cache {folder} is stale: {len(changed)} file(s) of the corpus are missing from it or "

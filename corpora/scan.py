@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.audio import AudioError, BadFileLog, load_audio
+from overtone.audio import AudioError, BadFileLog, load_audio
 from overtone.progress import track
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
-from runtime.disk import ensure_free
+from overtone.disk import ensure_free
 
 log = logging.getLogger(__name__)
 

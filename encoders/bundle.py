@@ -27,12 +27,12 @@ import numpy as np
 import safetensors.numpy
 from flax import nnx
 
-from corpora.audio import resample
 from encoders import ENCODERS, build_encoder
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel, build_frontend, frontend_config
+from overtone.audio import resample
+from overtone.disk import sha256_file
 from overtone.errors import OvertoneError
-from runtime.disk import sha256_file
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 2  # 2: the manifest digest ("integrity")
 READABLE_VERSIONS = (1, 2)

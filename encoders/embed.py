@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
+from overtone.audio import BadFileLog, decode_many
 from overtone.cli import absolute
 from overtone.progress import track
 

@@ -50,7 +50,8 @@ def compare(runs: list[Path], *, split: str = "test", label: str | None = None) 
     loaded = [(run, *load_run(run, split)) for run in runs]
     groups: dict[str, list] = {}
     for run, metrics, config in loaded:
-        key = json.dumps({k: v for k, v in sorted(config.items()) if k != "seed"})
+        # a random baseline's weights follow its seed: they do not split a group either
+        key = json.dumps({k: v for k, v in sorted(config.items()) if k not in ("seed", "encoder_weights")})
         groups.setdefault(key, []).append((run, metrics, config))
     configs = [dict(json.loads(key)) for key in groups]
     differing = sorted({k for c in configs for k in c if any(c.get(k) != o.get(k) for o in configs)})

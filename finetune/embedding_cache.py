@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpora.audio import BadFileLog, decode_many
 from encoders.embedding import embed_sequences
 from encoders.frontend import LogMel
+from overtone.audio import BadFileLog, decode_many
+from overtone.disk import ensure_free
 from overtone.progress import track
-from runtime.disk import ensure_free
 
 log = logging.getLogger(__name__)
 

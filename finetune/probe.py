@@ -27,13 +27,13 @@ import numpy as np
 import optax
 
 from configs import ConfigError
-from corpora.audio import BadFileLog
 from corpora.soundfont import default_cache_dir
 from encoders.pretrained import load_encoder
 from finetune import compare, embedding_cache, protocol
 from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet
+from overtone.audio import BadFileLog
 from overtone.errors import unknown_name
 from runtime import cli
 

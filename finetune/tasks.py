@@ -98,9 +98,9 @@ def load_irmas(data, seed: int) -> ClipSet:
 
 def load_nsynth(data, seed: int, *, target: str) -> ClipSet:
     """NSynth notes as a single-label task: `target` family (11 classes) or pitch (MIDI 0–127)."""
-    from corpora.audio import BadFileLog
     from corpora.notes import load_corpus
     from corpora.nsynth import FAMILIES
+    from overtone.audio import BadFileLog
 
     del seed  # the official splits
     corpus = load_corpus(data, bad_log=BadFileLog(data.max_bad_fraction))

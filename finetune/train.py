@@ -27,7 +27,6 @@ import numpy as np
 from flax import nnx
 
 import encoders
-from corpora.audio import AudioError, BadFileLog, decode_many, load_audio
 from corpora.augment import AudioEffects
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from corpora.soundfont import default_cache_dir
@@ -41,6 +40,7 @@ from finetune.heads import build_head, check_head
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet, load_task
 from objectives.family_mixup import mixup
+from overtone.audio import AudioError, BadFileLog, decode_many, load_audio
 from overtone.errors import unknown_name
 from runtime import cli
 from runtime.loop import Data, fit
@@ -94,14 +94,18 @@ def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labe
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     check_names(config)
     clips = load_task(config.data, config.seed)
-    workdir = cli.prepare_workdir(workdir, config)  # only once the data is there: a typo leaves nothing behind
+    loaded = _load_encoder(config) if config.mode != "features" else None
+    # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
+    # checksum joins the run's fingerprint: the same --encoder path holding other weights is another run
+    identity = {"encoder_weights": loaded.checksum} if loaded is not None else {}
+    workdir = cli.prepare_workdir(workdir, config, identity)
     bad_log = BadFileLog(config.data.max_bad_fraction)
     size = config.protocol.window_patches
     info: dict = {"mode": config.mode}
     if config.mode == "finetune":
-        model, load, score = _finetune_setup(config, clips, bad_log, info)
+        model, load, score = _finetune_setup(config, loaded, clips, bad_log, info)
     else:
-        model, load, score = _head_setup(config, clips, bad_log, workdir, info)
+        model, load, score = _head_setup(config, loaded, clips, bad_log, workdir, info)
 
     mix = config.mix
 
@@ -171,7 +175,7 @@ def _example(x, clips: ClipSet, split: str, row: int, weight: float = 1.0) -> di
             "weight": np.float32(weight)}  # fmt: skip
 
 
-def _head_setup(config, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
+def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
     """Modes `features` and `frozen`: the head on fixed embedding sequences."""
     size = config.protocol.window_patches
     if config.mode == "features":
@@ -179,7 +183,7 @@ def _head_setup(config, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info
             raise ValueError(f"mode 'features' needs shipped features; {clips.name} has none (use mode 'frozen')")
         sequences = {split: list(f.astype(np.float32) / 255.0) for split, f in clips.features.items()}
     else:
-        sequences = _frozen_sequences(config, clips, bad_log, info)
+        sequences = _frozen_sequences(config, loaded, clips, bad_log, info)
         if config.protocol.scale == "minmax":
             sequences = _minmax(sequences, workdir)
     width = sequences["train"][0].shape[-1]
@@ -206,8 +210,7 @@ def window_loader(sequences: list[np.ndarray], clips: ClipSet, split: str, size:
     return load_row
 
 
-def _frozen_sequences(config, clips: ClipSet, bad_log: BadFileLog, info: dict) -> dict[str, list[np.ndarray]]:
-    loaded = _load_encoder(config)
+def _frozen_sequences(config, loaded, clips: ClipSet, bad_log: BadFileLog, info: dict) -> dict[str, list[np.ndarray]]:
     loaded.encoder.eval()
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     cache_dir = Path(config.data.embedding_cache or default_cache_dir() / "embeddings")
@@ -251,10 +254,9 @@ def _load_encoder(config):
     return loaded
 
 
-def _finetune_setup(config, clips: ClipSet, bad_log: BadFileLog, info: dict):
+def _finetune_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, info: dict):
     """Mode `finetune`: encoder + head on audio crops holding `window_patches` patches."""
     size = config.protocol.window_patches
-    loaded = _load_encoder(config)
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum}
     head = build_head(config.model, len(clips.classes), loaded.encoder.embedding_dim, rngs=nnx.Rngs(config.seed))

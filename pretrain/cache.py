@@ -29,8 +29,8 @@ flags.mark_flag_as_required("config")
 def build_cache(config, out: str | None, workers: int) -> dict:
     import encoders
     from corpora import get_dataset
-    from corpora.audio import BadFileLog
     from corpora.pcm_cache import build, default_dir
+    from overtone.audio import BadFileLog
     from pretrain.train import corpus_paths
 
     corpus = get_dataset(config.data.dataset)(config.data, bad_log=BadFileLog(config.data.max_bad_fraction))

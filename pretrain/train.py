@@ -12,11 +12,11 @@ from flax import nnx
 import encoders
 import objectives
 from corpora import get_dataset
-from corpora.audio import BadFileLog
 from corpora.pcm_cache import open_cache
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from encoders.compute import apply_compute
 from encoders.specaugment import MaskedPatches, active
+from overtone.audio import BadFileLog
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -109,9 +109,11 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         train=lambda start: training_batches(splits["train"], loader, seed=config.seed, start_step=start, **shared),
         steps_per_epoch=steps_per_epoch(len(splits["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
-        final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)},
+        final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)} if splits["test"] else {},
     )
 
+    if not splits["test"]:  # e.g. a tag manifest without a split column: train and validation only
+        log.warning("the corpus has no test split: the run reports validation metrics only")
     spec = config.spec_augment.to_dict()
     if active(spec) and "denoise" in json.dumps(config.objective.to_dict()):
         raise ValueError("spec_augment masks the input patches, which a denoising objective reconstructs; "

@@ -7,12 +7,14 @@ import ast
 import importlib.util
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import configs
+from configs import ConfigError
 from overtone.cli import absolute, print_help_and_exit, report_user_error, wants_help
 from overtone.errors import OvertoneError, UnknownNameError, did_you_mean
 
@@ -75,6 +77,44 @@ def check_override_keys(config, argv: list[str]) -> None:
             section, walked = section[part], [*walked, part]
 
 
+# Numeric config leaves by name: the range each must lie in, checked when flags are parsed so that a
+# zero batch or a negative fraction is one line before any work, not a traceback minutes later.
+POSITIVE = frozenset({"batch_size", "learning_rate", "log_every_steps", "keep_checkpoints", "early_stopping_patience",
+                      "epochs", "seeds", "sample_rate", "fft_length", "window_length", "hop_length", "num_bands",
+                      "segment_patches", "window_patches", "patch_hop_seconds", "temperature", "vocabulary_size",
+                      "clips", "recordings", "test_excerpts", "pitch_step", "projection_dim", "hidden", "layers",
+                      "bins_per_octave", "mixup_alpha", "alpha"})  # fmt: skip
+FRACTIONS = frozenset({"max_bad_fraction", "valid_fraction", "test_fraction", "dropout", "keep_prob", "mixup_prob",
+                       "prob", "concat_prob", "label_smoothing"})  # fmt: skip
+PROBABILITY_SECTIONS = frozenset({"augment"})  # every number in data.augment is a probability
+
+
+def check_values(config, where: str = "config") -> None:
+    """Refuse a non-finite number, a non-positive size or count, a negative step count, or a
+    fraction or probability outside [0, 1], naming the key."""
+    for key, value in config.items():
+        name = f"{where}.{key}"
+        if hasattr(value, "items"):
+            check_values(value, name)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(value):
+            problem = "must be a finite number"
+        elif key in POSITIVE and value <= 0:
+            problem = "must be > 0"
+        elif (key in FRACTIONS or where.rsplit(".", 1)[-1] in PROBABILITY_SECTIONS) and not 0 <= value <= 1:
+            problem = "must lie in [0, 1]"
+        elif value < 0 and key not in ("fmin", "seed", "pitch_min", "pitch_max"):
+            problem = "must be ≥ 0"
+        else:
+            continue
+        raise ConfigError(f"--{name}={value}: {problem}")
+    train = config.get("train") if where == "config" else None
+    if train is not None and train.get("num_steps", 0) == 0 and train.get("num_epochs", 1) == 0:
+        raise ConfigError("--config.train.num_steps=0 and --config.train.num_epochs=0: nothing to train")
+
+
 def absolute_paths(config) -> None:
     """Every path-valued leaf of `config` (PATH_KEYS, and encoder.source unless random:NAME) made
     absolute in place."""
@@ -114,14 +154,15 @@ def setup_logging() -> None:
 START_FRESH = {"value": False}
 
 
-def prepare_workdir(workdir: str | Path, config) -> Path:
+def prepare_workdir(workdir: str | Path, config, identity: dict | None = None) -> Path:
     """The run's work directory, created with its config or checked against it (runtime.workdir:
-    the fingerprint rule, one process per directory)."""
+    the fingerprint rule, one process per directory). `identity`: more result-determining facts
+    recorded beside the config (e.g. the encoder's weight checksum)."""
     import jax
 
     from runtime.workdir import open_workdir
 
-    resolved = json.loads(config.to_json_best_effort())
+    resolved = json.loads(config.to_json_best_effort()) | (identity or {})
     return open_workdir(workdir, resolved, fresh=START_FRESH["value"], primary=jax.process_index() == 0)
 
 
@@ -197,6 +238,10 @@ def main(
         for name, (field, flag) in extra.items():
             if flag.value is not None:
                 _set_shortcut(config.value, name, field, flag.value)
+        try:
+            check_values(config.value)
+        except OvertoneError as err:
+            flag_error(str(err))
         absolute_paths(config.value)
         START_FRESH["value"] = fresh.value
         announce(run(train, config.value, workdir.value))

@@ -4,20 +4,12 @@ Entry points report these as one line naming what and where; anything else is a 
 keeps its traceback. `OVERTONE_TRACEBACK=1` shows the traceback for these too.
 """
 
-from corpora.audio import AudioError, TooManyBadFilesError
-from corpora.nsynth import NSynthFormatError
-from runtime.checkpoint import CheckpointWriteError
-from runtime.disk import DiskSpaceError
-from runtime.loop import NonFiniteLossError
+from overtone.errors import OvertoneError
 
 USER_ERRORS = (
-    AudioError,
-    TooManyBadFilesError,
-    NSynthFormatError,
-    NonFiniteLossError,
-    CheckpointWriteError,
-    DiskSpaceError,
+    OvertoneError,  # the root of every error type the toolkit raises for a user's input
     FileNotFoundError,
-    KeyError,  # unknown registry names and options
-    ValueError,  # invalid option values
+    # still raised for unknown options and invalid values in places that predate OvertoneError
+    KeyError,
+    ValueError,
 )

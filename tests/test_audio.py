@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from corpora.audio import AudioError, BadFileLog, fit_length, load_audio
+from overtone.audio import AudioError, BadFileLog, fit_length, load_audio
 
 
 def sine(freq, rate, seconds=1.0, amp=0.5):

@@ -5,9 +5,9 @@ import pytest
 from conftest import nsynth_entry, tone, write_nsynth_split
 
 from corpora import augment, nsynth
-from corpora.audio import BadFileLog
 from corpora.augment import AudioEffects
 from corpora.notes import NoteLoader, trim_silence
+from overtone.audio import BadFileLog
 
 RATE = 16000
 T = np.arange(RATE) / RATE

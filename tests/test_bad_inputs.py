@@ -10,9 +10,9 @@ import soundfile as sf
 from conftest import REPO, tone
 
 from corpora import nsynth
-from corpora.audio import AudioError, load_audio
 from corpora.irmas import IRMASFormatError, read_irmas
 from corpora.openmic import OpenMICFormatError, read_openmic
+from overtone.audio import AudioError, load_audio
 
 
 def test_truncated_wav_gives_the_samples_present_and_truncated_flac_is_an_error(tmp_path):

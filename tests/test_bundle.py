@@ -1,5 +1,6 @@
 """Encoder bundles: export, one-call loading, tampering, the embedding CLI, ONNX, HEAR, VGGish import."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -246,3 +247,18 @@ def test_weights_of_another_dtype_or_checksum_are_refused(exported):
             encoders.load(folder)
     weights.write_bytes(original)
     (folder / "manifest.json").write_text(manifest_text)
+
+
+def test_loading_and_embedding_a_bundle_needs_no_trainer_and_no_reader(exported):
+    """A team handed a bundle imports `encoders` alone: not the train loop, checkpoints or readers."""
+    _, folder = exported
+    code = (
+        "import sys, numpy as np, encoders\n"
+        f"bundle = encoders.load({str(folder)!r})\n"
+        "assert bundle.embed(np.zeros(24000, np.float32), 16000).shape == (1, 128)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set(ast.literal_eval(result.stdout.strip().splitlines()[-1]))
+    assert not loaded & {"runtime", "corpora", "finetune", "pretrain", "objectives", "orbax", "grain", "configs"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,9 @@ def test_config_help_shows_its_variants(subprocess_env):
     (["--config=nsynth_mixup", "--config.objective.name=famly_mixup"], "did you mean 'family_mixup'?"),
     (["--config=nsynth_mixup", "--config.trian.batch_size=3"], "did you mean 'train'?"),
     (["--config=nsynth_mixup:encoder=compact", "--config.data.root=no/such/nsynth"], "no/such/nsynth"),
+    (["--config=nsynth_mixup", "--config.train.batch_size=0"], "--config.train.batch_size=0: must be > 0"),
+    (["--config=nsynth_mixup", "--config.train.log_every_steps=0"], "log_every_steps=0: must be > 0"),
+    (["--config=nsynth_mixup", "--config.data.max_bad_fraction=-1"], "max_bad_fraction=-1.0: must lie in [0, 1]"),
 ])  # fmt: skip
 def test_typos_are_one_line_before_any_data_and_leave_nothing_behind(args, message, tmp_path, subprocess_env):
     env = dict(subprocess_env, OVERTONE_CACHE=str(tmp_path / "empty-cache"))  # a scan would render here
@@ -109,3 +113,21 @@ def test_progress_without_a_terminal_logs_lines_with_rate_and_eta(caplog, monkey
     assert lines[0].startswith("decode: file ") and "ETA" in lines[0]
     assert lines[-1].startswith("decode: file 100/100") and "ETA 0:00:00" in lines[-1]
     assert eta(120, 2.0) == "0:01:00" and eta(5, 0.0) == "?"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"train": {"batch_size": 0}}, "batch_size=0: must be > 0"),
+    ({"data": {"max_bad_fraction": 1.5}}, "must lie in [0, 1]"),
+    ({"data": {"augment": {"gain": -0.1}}}, "augment.gain=-0.1: must lie in [0, 1]"),
+    ({"optimizer": {"learning_rate": float("inf")}}, "must be a finite number"),
+    ({"data": {"workers": -1}}, "workers=-1: must be ≥ 0"),
+    ({"train": {"num_steps": 0, "num_epochs": 0}}, "nothing to train"),
+])  # fmt: skip
+def test_config_values_are_range_checked(values, message):
+    with pytest.raises(configs.ConfigError, match=re.escape(message)):
+        cli.check_values(ConfigDict(values))
+
+
+def test_every_shipped_config_passes_the_value_checks():
+    for name in configs.names():
+        cli.check_values(cli.load_config(configs.resolve(name)))

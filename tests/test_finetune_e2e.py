@@ -126,3 +126,24 @@ def test_zhong_pipeline_with_their_waveform_encoder(subprocess_env, tmp_path):
     finetune(tmp_path / "ft", "irmas_finetune", f"--encoder={run}", "--config.train.num_epochs=1",
              "--config.train.batch_size=8", *TINY_IRMAS, env=subprocess_env)  # fmt: skip
     check_report(tmp_path / "ft", single_label=True)
+
+
+def test_a_finished_run_is_not_credited_to_another_encoder(subprocess_env, tmp_path):
+    """The encoder's weights are part of a downstream run's identity: after the run at --encoder's
+    path was replaced by other weights, the same command is refused and nothing changes."""
+    from conftest import write_run
+    from test_workdir import tree_digest
+
+    write_run(tmp_path / "encoder", seed=7)
+    args = (f"--encoder={tmp_path / 'encoder'}", "--config.data.embedded.clips=80", "--config.train.num_steps=2",
+            f"--config.data.embedding_cache={tmp_path / 'cache'}")  # fmt: skip
+    finetune(tmp_path / "run", "openmic_attention_encoder", *args, env=subprocess_env)
+    before = tree_digest(tmp_path / "run")
+    (tmp_path / "encoder").rename(tmp_path / "encoder.old")
+    write_run(tmp_path / "encoder", seed=8)
+    command = [sys.executable, "-m", "finetune", "--config=openmic_attention_encoder", f"--workdir={tmp_path / 'run'}",
+               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
+    result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "encoder_weights" in result.stderr and "--fresh" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_digest(tmp_path / "run") == before

@@ -8,9 +8,9 @@ import soundfile as sf
 from conftest import tone
 
 from configs import _common
-from corpora.audio import BadFileLog, TooManyBadFilesError
 from corpora.freesound import ClipLoader, FreesoundFormatError, load_freesound, read_fsd50k, read_manifest
 from corpora.tags import TagVocabulary
+from overtone.audio import BadFileLog, TooManyBadFilesError
 
 
 def write_fsd50k(root, *, dev=None, eval_=None, lengths=None):

@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from corpora.audio import load_audio
 from corpora.irmas import CLASSES, IRMASFormatError, parse_training_name, read_irmas, split_by_recording
+from overtone.audio import load_audio
 
 
 def stereo(seconds: float, freq: float = 440.0) -> np.ndarray:

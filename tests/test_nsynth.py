@@ -12,9 +12,9 @@ from ml_collections import ConfigDict
 import corpora.scan
 from configs import _common
 from corpora import nsynth
-from corpora.audio import BadFileLog
 from corpora.notes import NoteLoader, load_corpus
 from corpora.scan import scan
+from overtone.audio import BadFileLog
 
 
 def fixture_notes():

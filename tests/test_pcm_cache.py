@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from corpora.audio import AudioError, load_audio
 from corpora.pcm_cache import PcmCache, StaleCacheError, build, open_cache
+from overtone.audio import AudioError, load_audio
 
 
 @pytest.fixture
@@ -103,3 +103,24 @@ def test_shard_index_records_what_was_read(files, tmp_path):
     assert len(meta["files"]) == 7 and len(meta["cached"]) == 6
     assert list(meta["unreadable"]) == [str(files[6])]
     assert meta["bytes"] == 2 * sum(meta["lengths"]) == (tmp_path / "cache" / "shard-00000.pcm").stat().st_size
+
+
+def test_a_damaged_shard_is_never_read_as_audio(files, tmp_path, caplog):
+    """Truncated: refused when named, ignored under "auto"; a flipped byte (same size): the shard
+    fails its SHA-256 at first use and its files are decoded from their sources."""
+    folder = tmp_path / "cache"
+    build(files[:5], folder, sample_rate=16000, shard_files=3)
+    shard = folder / "shard-00000.pcm"
+    original = shard.read_bytes()
+    shard.write_bytes(original[: len(original) // 2])
+    with pytest.raises(StaleCacheError, match="shard-00000.pcm holds .* bytes.*damaged or truncated"):
+        open_cache(str(folder), tmp_path, files[:5])
+    shard.write_bytes(original)
+    flipped = bytearray(original)
+    flipped[100:140] = bytes(40)  # zeros, as a lost block reads back
+    shard.write_bytes(bytes(flipped))
+    cache = open_cache(str(folder), tmp_path, files[:5])
+    with caplog.at_level(logging.WARNING):
+        for path in files[:5]:
+            np.testing.assert_array_equal(cache.load(path), load_audio(path))
+    assert "does not match its SHA-256" in caplog.text

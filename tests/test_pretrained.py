@@ -11,10 +11,10 @@ from conftest import write_run
 from flax import nnx
 
 import encoders
-from corpora.audio import BadFileLog
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import EncoderSourceError, checksum, load_encoder
 from finetune import embedding_cache
+from overtone.audio import BadFileLog
 
 
 def test_encoder_is_read_from_a_run_exactly(tmp_path):

@@ -26,11 +26,12 @@ from conftest import REPO
 from readme_commands import commands
 
 STEPS = "--config.train.num_steps=2 --config.train.batch_size=8"
+COMPACT = "--config.encoder.name=compact"  # the size override: the 1 M-parameter encoder for VGGish's 72 M
 OVERRIDES = {  # what the README's "tested as written" paragraph says is appended
-    "python -m pretrain ": STEPS + " --config.encoder.name=compact",
+    "python -m pretrain ": f"{STEPS} {COMPACT}",
     "python -m finetune ": STEPS,
     "python -m finetune.probe ": "--config.data.nsynth.embedded.pitch_step=12 "
-    "--config.data.nsynth.embedded.velocities=(100,)",
+    "'--config.data.nsynth.embedded.velocities=(100,)'",
 }
 MAIN_JOB_OVERRIDE = STEPS  # command 1 keeps its encoder (VGGish): it is the main job
 NOT_RUN = {  # command prefix → why this test does not run it (the README names these too)
@@ -39,9 +40,8 @@ NOT_RUN = {  # command prefix → why this test does not run it (the README name
     "python -m encoders.import_vggish --weights=vggish-10086976.pth": "AudioSet's .pth needs PyTorch; "
     "tests/test_bundle.py imports the same keys from .safetensors/.npz",
 }
-INSTALL = (
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -e {extras} && pip install --no-deps tinysoundfont"
-)
+VENV = "python3 -m venv .venv && . .venv/bin/activate"
+INSTALL = VENV + " && pip install -e {extras} && pip install --no-deps tinysoundfont && "
 
 
 def readme() -> list[str]:
@@ -50,9 +50,9 @@ def readme() -> list[str]:
 
 def test_the_first_two_commands_install_then_run_the_main_job_and_the_tests():
     first, second = readme()[:2]
-    assert first.startswith(INSTALL.format(extras=". ") + "&& python -m pretrain --config=nsynth_mixup ")
+    assert first.startswith(INSTALL.format(extras=".") + "python -m pretrain --config=nsynth_mixup ")
     assert "--workdir=runs/nsynth_mixup" in first  # relative, as a user types it
-    assert second.startswith(INSTALL.format(extras='".[dev]" ') + "&& python -m pytest")
+    assert second.startswith(INSTALL.format(extras='".[dev]"') + "python -m pytest")
     ci = (REPO / ".ci" / "run").read_text()
     assert "tests/readme_commands.py 2" in ci  # CI executes command 2 as the README writes it
 
@@ -147,7 +147,7 @@ def _prepare_clone(root: Path, data: Path) -> None:
 
 def _as_run(command: str, data: Path) -> str:
     """The README command with /data/ pointed at the fixtures and the size override appended."""
-    command = command.split("  #")[0].strip().replace("/data/", f"{data}/")
+    command = command.split("  #")[0].strip().replace("/data/", f"{data}/").replace("random:vggish", "random:compact")
     for prefix, extra in OVERRIDES.items():
         if command.startswith(prefix):
             return f"{command} {extra}"
@@ -196,19 +196,30 @@ def test_pretraining_commands_run_as_written(tmp_path, user_data, subprocess_env
     assert len(ran) >= 8
 
 
-def test_main_job_and_every_downstream_command_run_as_written(tmp_path, user_data, subprocess_env):
-    """Command 1 as written (relative --workdir; only its steps and batch reduced), then every
-    command that uses its run, its bundle or the downstream data, in README order."""
+def test_main_job_runs_as_written(tmp_path, subprocess_env):
+    """Command 1 as written — VGGish, relative --workdir — with only its steps and batch reduced:
+    exit 0 and a loadable bundle in runs/nsynth_mixup/export."""
     import encoders
 
+    root = _copy_checkout(tmp_path / "clone")
+    main_job = readme()[0].split("&& ")[-1]
+    result = _run(f"{main_job} {MAIN_JOB_OVERRIDE}", root, _env(subprocess_env))
+    assert "done: step 2" in result.stdout and "encoder bundle: " in result.stdout
+    bundle = encoders.load(root / "runs" / "nsynth_mixup" / "export")
+    assert bundle.manifest["encoder"]["name"] == "vggish" and bundle.manifest["source"]["step"] == 2
+    assert bundle.embed(np.zeros(16000, np.float32), 16000).shape == (1, 128)
+    summary = json.loads((root / "runs" / "nsynth_mixup" / "summary.json").read_text())
+    assert summary["evaluated"]["checkpoint"] == "best" and summary["export"] == str(root / "runs/nsynth_mixup/export")
+
+
+def test_every_downstream_command_runs_as_written(tmp_path, user_data, subprocess_env):
+    """Command 1 with the size override (compact), then every command that uses its run, its bundle
+    or the downstream data, in README order."""
     root = _copy_checkout(tmp_path / "clone")
     _prepare_clone(root, user_data)
     env = _env(subprocess_env)
     main_job = readme()[0].split("&& ")[-1]
-    result = _run(f"{main_job} {MAIN_JOB_OVERRIDE}", root, env)
-    assert "done: step 2" in result.stdout
-    bundle = encoders.load(root / "runs" / "nsynth_mixup" / "export")
-    assert bundle.manifest["encoder"]["name"] == "vggish"
+    _run(f"{main_job} {MAIN_JOB_OVERRIDE} {COMPACT}", root, env)
     ran = []
     for command in readme()[2:]:
         if command.startswith("python -m pretrain ") or _excused(command):
@@ -222,3 +233,5 @@ def test_main_job_and_every_downstream_command_run_as_written(tmp_path, user_dat
     with np.load(root / "embeddings.npz", allow_pickle=False) as stored:
         assert len(stored["paths"]) == 3 and np.isfinite(stored["embeddings"]).all()
     assert (root / "runs" / "compare" / "compare.png").is_file()
+    probe = (root / "runs" / "probe_compare" / "compare.md").read_text()
+    assert probe.count("| 3 |") == 2 and "openmic_f1" not in probe  # two encoders, 3 seeds each

@@ -10,7 +10,7 @@ from ml_collections import ConfigDict
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from finetune.attention import AttentionClassifier, masked_bce
 from finetune.train import Head
-from runtime.disk import DiskSpaceError, ensure_free
+from overtone.disk import DiskSpaceError, ensure_free
 from runtime.loop import Data, fit
 
 

@@ -100,9 +100,9 @@ def test_archive_members_that_reach_outside_or_are_special_are_refused(tmp_path,
 def test_a_poisoned_embedding_cache_entry_is_never_unpickled_but_recomputed(tmp_path, caplog):
     import soundfile as sf
 
-    from corpora.audio import BadFileLog
     from encoders.pretrained import load_encoder
     from finetune import embedding_cache
+    from overtone.audio import BadFileLog
 
     loaded = load_encoder("random:compact")
     loaded.encoder.eval()

@@ -19,10 +19,10 @@ from overtone.cli import absolute, print_help_and_exit, report_user_error, wants
 from overtone.errors import OvertoneError, UnknownNameError, did_you_mean
 
 # Config leaves that name files or folders; made absolute at the command line (empty stays empty,
-# and pcm_cache's "auto" is a keyword, not a path).
+# and pcm_cache's "auto" and "off" are keywords, not paths).
 PATH_KEYS = frozenset({"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir",
                        "vectors_path", "tfds_dir"})  # fmt: skip
-NOT_PATHS = frozenset({"", "auto"})
+NOT_PATHS = frozenset({"", "auto", "off"})
 
 
 def resolve_config_flag(argv: list[str]) -> list[str]:

@@ -22,7 +22,8 @@ from runtime import cli
 def test_path_values_become_absolute_and_keywords_stay(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = ConfigDict({
-        "data": {"root": "data/nsynth", "pcm_cache": "auto", "manifest": "", "nsynth": {"root": "~/n"},
+        "data": {"root": "data/nsynth", "pcm_cache": "auto", "manifest": "",
+                 "nsynth": {"root": "~/n", "pcm_cache": "off"},
                  "embedded": {"cache_dir": "cache"}, "dataset": "nsynth"},
         "encoder": {"name": "vggish", "source": "runs/mixup"},
         "objective": {"vectors_path": "glove.txt"},
@@ -34,6 +35,7 @@ def test_path_values_become_absolute_and_keywords_stay(tmp_path, monkeypatch):
     assert config.encoder.source == str(tmp_path / "runs" / "mixup")
     assert config.objective.vectors_path == str(tmp_path / "glove.txt")
     assert (config.data.pcm_cache, config.data.manifest, config.data.dataset) == ("auto", "", "nsynth")
+    assert config.data.nsynth.pcm_cache == "off"
     config.encoder.source = "random:compact"
     cli.absolute_paths(config)
     assert config.encoder.source == "random:compact"

@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 
 from encoders import bundle
-from encoders.pretrained import checkpoint_dir, load_encoder
+from encoders.pretrained import checkpoint_dir, from_checkpoint
 from overtone.cli import absolute
 
 
 def export_run(run: str | Path, out: str | Path | None = None, *, checkpoint: str = "best") -> Path:
     run = Path(run)
-    loaded = load_encoder(str(run), checkpoint=checkpoint)
+    loaded = from_checkpoint(run.absolute(), str(run), checkpoint)
     step_dir = checkpoint_dir(run, checkpoint)
     config = json.loads((run / "config.json").read_text())
     provenance = {

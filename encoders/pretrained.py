@@ -1,6 +1,6 @@
 """Encoders for downstream use: from a pretraining run, an exported bundle, or untrained.
 
-    load_encoder("runs/nsynth_mixup")          # the run's best checkpoint (else its latest)
+    load_encoder("runs/nsynth_mixup")          # the run's bundle (runs/nsynth_mixup/export), else its best checkpoint
     load_encoder("runs/nsynth_mixup/export")   # a bundle (python -m encoders.export)
     load_encoder("random:vggish")              # the untrained baseline every table needs
 
@@ -24,7 +24,7 @@ from ml_collections import ConfigDict
 
 from encoders import ENCODERS, build_encoder
 from encoders.frontend import LogMel, build_frontend
-from overtone.errors import OvertoneError
+from overtone.errors import OvertoneError, did_you_mean
 
 
 class EncoderSourceError(OvertoneError, ValueError):
@@ -48,12 +48,15 @@ def load_encoder(
     if source.startswith("random:"):
         name = source.split(":", 1)[1]
         if name not in ENCODERS:
-            raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+            raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}"
+                                     f"{did_you_mean(name, ENCODERS)}; registered: {sorted(ENCODERS)}")
         config = {**(options or {}), "name": name}
         encoder = build_encoder(config, rngs=nnx.Rngs(seed))
         front = build_frontend(frontend) if frontend else LogMel()
         return LoadedEncoder(encoder, front, config, checksum(encoder) + f"-seed{seed}", source)
-    path = Path(source).expanduser()
+    path = Path(source).expanduser().absolute()  # orbax refuses relative paths; records name absolute ones
+    if checkpoint == "best" and (path / "export" / "manifest.json").is_file():
+        path = path / "export"  # a pretraining run's bundle (written from its best checkpoint at the end)
     if (path / "manifest.json").is_file():
         from encoders.bundle import load
 
@@ -61,10 +64,12 @@ def load_encoder(
         options = bundle.manifest["encoder"]["options"]
         config = {"name": bundle.manifest["encoder"]["name"], **options}
         return LoadedEncoder(bundle.encoder, bundle.frontend, config, checksum(bundle.encoder), source)
-    return _from_run(path, source, checkpoint)
+    return from_checkpoint(path, source, checkpoint)
 
 
-def _from_run(run: Path, source: str, which: str = "best") -> LoadedEncoder:
+def from_checkpoint(run: Path, source: str, which: str = "best") -> LoadedEncoder:
+    """The encoder of a pretraining run's checkpoint `which` (best, latest or a step), with the
+    run's front-end; what `python -m encoders.export` reads."""
     config_path = run / "config.json"
     if not config_path.is_file():
         raise EncoderSourceError(

@@ -85,3 +85,19 @@ def test_embedding_cache_is_reused_and_keyed_on_weights_and_files(tmp_path):
     os.utime(paths["train"][0], ns=(1, 1))
     assert embedding_cache.cache_key(loaded.checksum, loaded.frontend, paths) != key
     assert not list(cache.glob(".*partial*"))
+
+
+def test_a_run_with_a_bundle_is_read_through_its_bundle(tmp_path):
+    """--encoder=RUN means the run's exported bundle (from its best checkpoint): no checkpoint is
+    read, so a run whose checkpoints were cleaned away still serves its encoder."""
+    import shutil
+
+    from encoders.export import export_run
+
+    write_run(tmp_path / "run")
+    bundle = export_run(tmp_path / "run")
+    for folder in ("best", "checkpoints"):
+        shutil.rmtree(tmp_path / "run" / folder)
+    loaded = load_encoder(str(tmp_path / "run"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert loaded.checksum == manifest["weights"]["parameter_checksum"]

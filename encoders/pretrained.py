@@ -22,7 +22,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from ml_collections import ConfigDict
 
-from encoders import ENCODERS, build_encoder
+from encoders import ENCODERS, build_encoder, check_encoder
 from encoders.frontend import LogMel, build_frontend
 from overtone.errors import OvertoneError, did_you_mean
 
@@ -38,6 +38,20 @@ class LoadedEncoder:
     encoder_config: dict
     checksum: str
     source: str  # what the user passed, for reports
+
+
+def check_source(source: str, options: dict | None = None) -> None:
+    """Refuse an --encoder value that cannot be loaded (an unknown random:NAME, a path that is no
+    folder) without loading anything: cheap enough to call before any data is read."""
+    if source.startswith("random:"):
+        name = source.split(":", 1)[1]
+        if name not in ENCODERS:
+            raise EncoderSourceError(f"--encoder={source}: unknown encoder {name!r}"
+                                     f"{did_you_mean(name, ENCODERS)}; registered: {sorted(ENCODERS)}")  # fmt: skip
+        check_encoder({**(options or {}), "name": name})
+    elif not Path(source).expanduser().is_dir():
+        raise EncoderSourceError(f"--encoder={source}: no such bundle or run folder (expected an exported bundle, "
+                                 "a pretraining work directory, or random:NAME)")  # fmt: skip
 
 
 def load_encoder(

@@ -28,7 +28,7 @@ import optax
 
 from configs import ConfigError
 from corpora.soundfont import default_cache_dir
-from encoders.pretrained import load_encoder
+from encoders.pretrained import check_source, load_encoder
 from finetune import compare, embedding_cache, protocol
 from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
@@ -132,6 +132,10 @@ def probe(config, workdir: str | Path) -> dict:
         raise ConfigError(f"--seeds={config.seeds}: at least 1 seed is needed")
     dataset = config.task.split("_")[0]
     source = config.encoder.source or f"random:{config.encoder.name}"
+    check_source(source)  # before any data is read or any folder made
+    if not config.encoder.source:
+        log.warning("no --encoder given: probing an UNTRAINED %s (%s), the random-initialisation baseline",
+                    config.encoder.name, source)  # fmt: skip
     runs, accuracies = [], []
     for k in range(config.seeds):
         seed = config.seed + k

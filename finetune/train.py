@@ -32,7 +32,7 @@ from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batch
 from corpora.soundfont import default_cache_dir
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
-from encoders.pretrained import EncoderSourceError, load_encoder
+from encoders.pretrained import check_source, load_encoder
 from encoders.specaugment import MaskedPatches, active
 from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
@@ -157,13 +157,9 @@ def check_names(config) -> None:
     check_head(config.model)
     if config.mode != "features":
         source = config.encoder.source or f"random:{config.encoder.name}"
+        check_source(source, {k: v for k, v in config.encoder.items() if k not in ("source", "name")})
         if source.startswith("random:"):
-            options = {k: v for k, v in config.encoder.items() if k != "source"}
-            encoders.check_encoder(dict(options, name=source.split(":", 1)[1]))
             encoders.build_frontend(config.frontend)
-        elif not Path(source).exists():
-            raise EncoderSourceError(f"--encoder={source}: no such bundle or run folder (expected an exported "
-                                     "bundle, a pretraining work directory, or random:NAME)")  # fmt: skip
 
 
 def _threshold(value: str) -> float | str:

@@ -74,7 +74,8 @@ def run_absl(main: Callable[[list[str]], None], doc: str, *, examples: list[str]
     def guarded(argv):
         try:
             main(argv)
-        except (OvertoneError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as err:
+        except (OvertoneError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                PermissionError) as err:  # fmt: skip
             report_user_error(err)
 
     app.run(guarded)

@@ -270,7 +270,7 @@ def _set_shortcut(config, name: str, field: str, value: str) -> None:
     try:
         section[leaf] = value if isinstance(current, str) else type(current)(value)
     except ValueError:
-        raise app.UsageError(f"--{name}={value}: expected {type(current).__name__}") from None
+        flag_error(f"--{name}={value}: expected {type(current).__name__}")
 
 
 def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[str, str]]) -> None:

@@ -72,8 +72,17 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
     record = workdir / RECORD
     if not primary:
         return workdir
+    leftovers = {p.name for p in workdir.iterdir()} - {".lock", "command.txt"} if workdir.is_dir() else set()
+    if leftovers and not record.is_file():
+        raise WorkdirError(f"--workdir={workdir} is not empty and holds no run (no {RECORD}; it has e.g. "
+                           f"{sorted(leftovers)[0]!r}): use a new or empty folder")  # fmt: skip
     if fresh and record.is_file():
-        aside = workdir.with_name(f"{workdir.name}.replaced-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        aside = workdir.with_name(f"{workdir.name}.replaced-{stamp}")
+        for n in range(1, 1000):  # two --fresh in one second
+            if not aside.exists():
+                break
+            aside = workdir.with_name(f"{workdir.name}.replaced-{stamp}-{n}")
         _lock(workdir)  # not while another process runs in it
         os.close(_HELD.pop(workdir))
         workdir.rename(aside)
@@ -83,6 +92,9 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
             old = json.loads(record.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise WorkdirError(f"{record} is unreadable ({err}); use another --workdir, or --fresh") from err
+        if not isinstance(old, dict):
+            raise WorkdirError(f"{record} holds no config (a JSON {type(old).__name__}); use another --workdir, "
+                               "or --fresh")  # fmt: skip
         if fingerprint(old) != fingerprint(config):
             keys = differing_keys(old, config)
             shown = ", ".join(f"{k}: {flatten(old).get(k, '<absent>')!r} → {flatten(config).get(k, '<absent>')!r}"
@@ -91,7 +103,10 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
                 f"{workdir} holds a run with another config ({shown}); nothing was changed. Use another "
                 f"--workdir, or add --fresh to move that run aside and start anew there"
             )
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file on the way, a read-only or special file system
+        raise WorkdirError(f"cannot create the work directory {workdir}: {err.strerror or err}") from err
     _lock(workdir)
     if not record.is_file():
         _write(record, json.dumps(config, indent=2))

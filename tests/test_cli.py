@@ -133,3 +133,11 @@ def test_config_values_are_range_checked(values, message):
 def test_every_shipped_config_passes_the_value_checks():
     for name in configs.names():
         cli.check_values(cli.load_config(configs.resolve(name)))
+
+
+@pytest.mark.parametrize("encoder", ["random:nope", "does/not/exist"])
+def test_probe_with_a_bad_encoder_leaves_no_work_directory(encoder, tmp_path, subprocess_env):
+    result = subprocess.run([sys.executable, "-m", "finetune.probe", f"--encoder={encoder}", "--workdir=runs/p"],
+                            cwd=tmp_path, capture_output=True, text=True, env=subprocess_env, timeout=300)  # fmt: skip
+    assert result.returncode == 1 and "EncoderSourceError" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -106,3 +106,33 @@ def test_one_process_per_work_directory(tmp_path):
             assert time.time() < deadline
             time.sleep(0.1)
     release(tmp_path / "run")
+
+
+def test_a_folder_that_holds_no_run_is_never_adopted_or_moved(tmp_path):
+    """--workdir=. in a folder of one's own files, or a run whose config.json was deleted: refused,
+    also with --fresh (which only ever moves a run aside)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    for fresh in (False, True):
+        with pytest.raises(WorkdirError, match="is not empty and holds no run"):
+            open_workdir(mine, CONFIG, fresh=fresh)
+    assert (mine / "thesis.tex").read_text() == "precious" and not (mine / "config.json").exists()
+
+
+def test_broken_records_and_unusable_paths_are_one_line(tmp_path):
+    (tmp_path / "run").mkdir()
+    for text in ("[1, 2]", "null"):
+        (tmp_path / "run" / "config.json").write_text(text)
+        with pytest.raises(WorkdirError, match="holds no config"):
+            open_workdir(tmp_path / "run", CONFIG)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(WorkdirError, match="cannot create the work directory"):
+        open_workdir(tmp_path / "afile" / "sub", CONFIG)
+
+
+def test_fresh_twice_in_one_second_keeps_both_old_runs(tmp_path):
+    for seed in (1, 2, 3):
+        open_workdir(tmp_path / "run", changed(seed=seed), fresh=True)
+        release(tmp_path / "run")
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]) == 2

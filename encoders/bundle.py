@@ -31,7 +31,7 @@ from encoders import ENCODERS, build_encoder
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel, build_frontend, frontend_config
 from overtone.audio import resample
-from overtone.disk import sha256_file
+from overtone.disk import sha256_file, tree_sha256
 from overtone.errors import OvertoneError
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 2  # 2: the manifest digest ("integrity")
@@ -178,13 +178,7 @@ def load(folder: str | Path) -> EncoderBundle:
 def parameter_checksum(module: nnx.Module) -> str:
     """SHA-256 of every variable (parameters and batch statistics): name, dtype, shape, bytes; the
     identity of a set of weights (the embedding cache is keyed on it)."""
-    digest = hashlib.sha256()
-    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(module)))[0]
-    for path, leaf in sorted(flat, key=lambda item: jax.tree_util.keystr(item[0])):
-        array = np.ascontiguousarray(np.asarray(leaf))
-        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    return tree_sha256(nnx.to_pure_dict(nnx.state(module)))
 
 
 def set_variables(encoder: nnx.Module, flat: dict[str, np.ndarray]) -> None:

@@ -38,3 +38,18 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def tree_sha256(tree) -> str:
+    """Hex SHA-256 over every array of a pytree: each leaf's path, dtype, shape and bytes, in path
+    order. The identity of a set of weights (bundles, the embedding cache, run summaries)."""
+    import jax  # here, not at the top: the audio and file helpers of this layer do not need it
+    import numpy as np
+
+    digest = hashlib.sha256()
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for path, leaf in sorted(flat, key=lambda item: jax.tree_util.keystr(item[0])):
+        array = np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

@@ -19,7 +19,6 @@ disk all predate it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from overtone.disk import tree_sha256
 from overtone.errors import OvertoneError
 from overtone.progress import Progress
 from runtime import mesh as meshlib
@@ -119,12 +119,7 @@ def _device_step(step: int, mesh) -> jax.Array:
 def state_checksum(state) -> str:
     """SHA-256 over every array of a state (paths, dtypes, shapes, bytes): which weights a number
     came from."""
-    digest = hashlib.sha256()
-    for path, leaf in sorted(jax.tree_util.tree_flatten_with_path(state)[0], key=lambda i: jax.tree_util.keystr(i[0])):
-        array = np.ascontiguousarray(jax.device_get(leaf))
-        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    return tree_sha256(state)
 
 
 def _evaluated(best, progress: dict, step: int, state) -> dict:

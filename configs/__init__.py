@@ -3,11 +3,16 @@
 `python -m pretrain --config=NAME` resolves a bare NAME to `configs/NAME.py` (or to
 `$OVERTONE_CONFIGS/NAME.py` when that folder is set); a path is used as given. Variants
 follow the file after a colon: `--config=nsynth_mixup:encoder=compact`.
+
+This package is the catalogue of configs and how to find and load them; configs are plain
+data (names are checked where they are built). The entry points hand the catalogue to the
+command-line runner (`runtime.cli.main(..., catalog=configs)`).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 from pathlib import Path
 
@@ -60,3 +65,41 @@ def parse_arg(arg: str | None, **defaults) -> dict:
             raise ConfigError(f"config variant {item!r} not understood{hint}; valid keys: {sorted(defaults)}")
         values[key] = value
     return values
+
+
+def load(resolved_spec: str):
+    """Run a resolved `path[:arg]` config's get_config(arg), as ml_collections will: a variant it
+    refuses is reported here in one line, not as absl's multi-line flag traceback."""
+    path, _, arg = resolved_spec.partition(":")
+    spec = importlib.util.spec_from_file_location(f"_overtone_config_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def resolve_flag(argv: list[str]) -> list[str]:
+    """Rewrite `--config=NAME[:arg]` (or `--config NAME`) to the config file's path, before absl
+    parses flags, so `python -m pretrain --config=nsynth_mixup` finds configs/nsynth_mixup.py."""
+    out = list(argv)
+    for i, item in enumerate(out):
+        if item.startswith("--config="):
+            out[i] = "--config=" + resolve(item.split("=", 1)[1])
+        elif item == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve(out[i + 1])
+    return out
+
+
+def listing(kind: str) -> list[str]:
+    """'NAME  first docstring line' for each config that entry point `kind` runs: pretrain
+    configs have an objective, finetune configs a mode, probe configs a task."""
+    marker = {"pretrain": "objective", "finetune": "mode", "probe": "task"}[kind]
+    rows = []
+    for name in names():
+        try:
+            config = load(resolve(name))
+        except Exception:  # noqa: BLE001 - a broken user config must not break --help
+            continue
+        if marker in config and (kind != "finetune" or "task" not in config):
+            rows.append(name)
+    width = max(map(len, rows), default=0) + 2
+    return [f"{name:<{width}}{summary(name)}" for name in rows]

@@ -70,8 +70,6 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     registered front-end with its defaults) and any of `variants` (name → default). Returns the
     config and the parsed variant values."""
     from configs import parse_arg
-    from encoders.frontend import FRONTENDS
-    from overtone.errors import unknown_name
 
     values = parse_arg(arg, encoder="vggish", frontend="", **variants)
     config = runtime(batch_size=64)
@@ -79,16 +77,11 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config.encoder = dict(name=values["encoder"])
     if values["encoder"] == "sinc":  # Zhong et al.'s encoder learns its filters from the waveform
         values["frontend"] = values["frontend"] or "waveform"
-    if values["frontend"]:
-        if values["frontend"] not in FRONTENDS:
-            raise unknown_name("front-end", values["frontend"], FRONTENDS, where="config variant")
+    if values["frontend"]:  # checked where it is built; a multi-channel one sets the encoder's in_channels there
         config.frontend = dict(name=values["frontend"])
-        channels = getattr(FRONTENDS[values["frontend"]](), "channels", 1)
-        if channels > 1:  # a multi-channel front-end (multistft) needs an encoder that takes channels
-            config.encoder = dict(name=values["encoder"], in_channels=channels)
     config.objective = objective
-    config.export = True  # write the encoder bundle to WORKDIR/export at the end (python -m encoders.export)
-    # SpecAugment masks on the training patches (encoders/specaugment.py); not with denoising
+    config.export = True  # write the encoder bundle to WORKDIR/export at the end (see pretrain.export)
+    # SpecAugment masks on the training patches (encoders/augment.py); not with denoising
     config.spec_augment = dict(time_masks=0, time_width=10, freq_masks=0, freq_width=8)
     return config, values
 
@@ -149,7 +142,7 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
     config.evaluation = dict(threshold="0.5")  # a number, or "validation"
     # mixup of two training examples: inputs by λ ~ Beta(α, α), labels as their union or λ-weighted
     config.mix = dict(prob=0.0, alpha=0.4, labels="union")
-    # finetune mode: SpecAugment masks on the training patches (encoders/specaugment.py)
+    # finetune mode: SpecAugment masks on the training patches (encoders/augment.py)
     config.spec_augment = dict(time_masks=0, time_width=10, freq_masks=0, freq_width=8)
     config.model = dict(name="attention", hidden=128, layers=3, dropout=0.6)
     return config

@@ -28,6 +28,8 @@ import numpy as np
 import scipy.signal
 import soxr
 
+from overtone.errors import BadValueError, UnknownNameError
+
 EFFECTS = ("pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise", "time_stretch")
 
 
@@ -92,9 +94,9 @@ class AudioEffects:
     def __init__(self, probabilities: dict[str, float], sample_rate: int = 16000):
         unknown = sorted(set(probabilities) - set(EFFECTS))
         if unknown:
-            raise KeyError(f"unknown audio effect(s) {unknown}; valid: {list(EFFECTS)}")
+            raise UnknownNameError(f"unknown audio effect(s) {unknown}; valid: {list(EFFECTS)}")
         if not all(0.0 <= p <= 1.0 for p in probabilities.values()):
-            raise ValueError(f"effect probabilities must lie in [0, 1]: {probabilities}")
+            raise BadValueError(f"effect probabilities must lie in [0, 1]: {probabilities}")
         self.probabilities = {e: float(probabilities.get(e, 0.0)) for e in EFFECTS}
         self.rate = sample_rate
 

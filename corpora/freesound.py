@@ -40,7 +40,7 @@ from corpora.corpus import Corpus
 from corpora.scan import scan
 from corpora.tags import TagVocabulary
 from overtone.audio import AudioError, BadFileLog, load_audio
-from overtone.errors import OvertoneError
+from overtone.errors import BadValueError, OvertoneError
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
         log.info("Freesound %s: %s", name, report["splits"][name])
     for name in ("train", "valid"):
         if not out[name]:
-            raise ValueError(f"no usable clips in the {name} split of {root}: {report['splits'][name]}")
+            raise BadValueError(f"no usable clips in the {name} split of {root}: {report['splits'][name]}")
     return Corpus(
         root=Path(root),
         embedded=embedded,

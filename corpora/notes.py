@@ -19,6 +19,7 @@ from corpora.augment import AudioEffects
 from corpora.corpus import Corpus
 from corpora.scan import scan
 from overtone.audio import AudioError, BadFileLog, fit_length, load_audio
+from overtone.errors import BadValueError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
         }
         log.info("NSynth %s: %s", split, report["splits"][split])
         if not kept:
-            raise ValueError(
+            raise BadValueError(
                 f"no usable notes left in split {split!r} of {root} after filtering: {report['splits'][split]}"
             )
         out[split] = kept
@@ -139,7 +140,7 @@ class NoteLoader:
         read=load_audio,  # load_audio's signature; a PcmCache's `load` (corpora/pcm_cache.py)
     ):
         if concat_prob and not same_instrument:
-            raise ValueError("note concatenation needs the training notes grouped by instrument")
+            raise BadValueError("note concatenation needs the training notes grouped by instrument")
         self.num_samples = num_samples
         self.max_offset = max_offset
         self.bad_log = bad_log

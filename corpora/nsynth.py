@@ -24,7 +24,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from overtone.errors import OvertoneError
+from overtone.errors import BadValueError, OvertoneError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Note:
 def split_dir(root: str | Path, split: str, *, extract_dir: str | Path | None = None) -> Path:
     """The folder holding `examples.json` and `audio/` for `split`, unpacking the archive if needed."""
     if split not in SPLITS:
-        raise ValueError(f"unknown NSynth split {split!r}; expected one of {SPLITS}")
+        raise BadValueError(f"unknown NSynth split {split!r}; expected one of {SPLITS}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise NSynthFormatError(f"NSynth root {root} does not exist or is not a folder")
@@ -158,7 +158,7 @@ def select(notes: list[Note], *, families=(), sources=(), pitch_min: int = 0, pi
         wanted = families if name == "family" else sources
         unknown = sorted(set(wanted) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown NSynth {name}(s) {unknown}; valid: {list(allowed)}")
+            raise BadValueError(f"unknown NSynth {name}(s) {unknown}; valid: {list(allowed)}")
     family_ids = {FAMILIES.index(f) for f in families}
     source_ids = {SOURCES.index(s) for s in sources}
     return [

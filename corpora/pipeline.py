@@ -20,6 +20,8 @@ from typing import Any
 import grain
 import numpy as np
 
+from overtone.errors import BadValueError
+
 Example = dict[str, np.ndarray]
 
 
@@ -38,7 +40,7 @@ def training_batches(
     """Endless iterator of this process's share of global batches `start_step`, `start_step + 1`, …"""
     local = _local_batch_size(batch_size, process_count)
     if len(records) < batch_size:
-        raise ValueError(f"{len(records)} training examples are fewer than one batch of {batch_size}")
+        raise BadValueError(f"{len(records)} training examples are fewer than one batch of {batch_size}")
     ds = (
         grain.MapDataset.source(records)
         .shuffle(seed=seed)
@@ -62,7 +64,7 @@ def evaluation_batches(
     """Every record exactly once, in order; the last batch is padded with weight-0 examples."""
     local = _local_batch_size(batch_size, process_count)
     if not records:
-        raise ValueError("no evaluation examples")
+        raise BadValueError("no evaluation examples")
     padded = -len(records) % batch_size
     indices = list(range(len(records))) + [-1] * padded
     template: dict[str, Example] = {}
@@ -92,5 +94,5 @@ def _read(batches: grain.MapDataset, workers: int, prefetch: int) -> Iterator[Ex
 
 def _local_batch_size(batch_size: int, process_count: int) -> int:
     if batch_size % process_count:
-        raise ValueError(f"batch size {batch_size} is not divisible by the {process_count} processes")
+        raise BadValueError(f"batch size {batch_size} is not divisible by the {process_count} processes")
     return batch_size // process_count

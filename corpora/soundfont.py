@@ -25,6 +25,7 @@ nonlinear_env, reverb and tempo-synced are never set.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ import soundfile as sf
 
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
 from overtone.disk import ensure_free
+from overtone.errors import BadValueError
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ def ensure_corpus(
     velocities = tuple(int(v) for v in velocities)
     bad = sorted(set(velocities) - set(VELOCITIES))
     if bad or not velocities or pitch_step < 1:
-        raise ValueError(f"velocities must be a non-empty subset of {VELOCITIES} (got {bad}); pitch_step >= 1")
+        raise BadValueError(f"velocities must be a non-empty subset of {VELOCITIES} (got {bad}); pitch_step >= 1")
     base = Path(cache_dir) if cache_dir else default_cache_dir()
     tag = f"nsynth-soundfont-v{CORPUS_VERSION}-step{pitch_step}-vel{'_'.join(map(str, velocities))}"
     return render_once(
@@ -121,24 +123,30 @@ def ensure_corpus(
 
 def render_once(root: Path, *, done, render, estimated_bytes: float = 0.0) -> Path:
     """`root` if `done(root)`; else `render` into a temporary sibling of this process's own,
-    renamed to `root` when complete — an interrupted render is redone, never half-used, and
-    processes rendering the same corpus at once (parallel tests, several hosts) keep the
-    first one finished."""
+    renamed to `root` when complete — an interrupted render is redone, never half-used.
+    Processes on one machine that want the same corpus at once (parallel tests, several
+    workers) render it once: the others wait on a lock beside it, then find it done; across
+    machines sharing a folder, the first render finished is kept."""
     if done(root):
         return root
-    ensure_free(root.parent, estimated_bytes, f"rendering the embedded corpus {root.name}")
-    partial = root.parent / f".{root.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    log.info("rendering the embedded corpus %s (once)", root)
-    render(partial)
-    if not done(root):
-        shutil.rmtree(root, ignore_errors=True)  # an unfinished leftover of an older layout
-        try:
-            partial.rename(root)
-        except OSError:
-            if not done(root):
-                raise
-    shutil.rmtree(partial, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however this process ends
+        if done(root):
+            return root
+        ensure_free(root.parent, estimated_bytes, f"rendering the embedded corpus {root.name}")
+        partial = root.parent / f".{root.name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        log.info("rendering the embedded corpus %s (once)", root)
+        render(partial)
+        if not done(root):
+            shutil.rmtree(root, ignore_errors=True)  # an unfinished leftover of an older layout
+            try:
+                partial.rename(root)
+            except OSError:
+                if not done(root):
+                    raise
+        shutil.rmtree(partial, ignore_errors=True)
     return root
 
 

@@ -8,7 +8,7 @@ classes are observed negatives, the rest unobserved (Y_true 0.5, Y_mask False).
 
 `X` keeps the real file's shape and type, (N, 10, 128) uint8, but cannot hold AudioSet
 VGGish embeddings (those weights are not available offline): row t holds the mean and the
-standard deviation over second t of the 64 VGGish log-mel bands, mapped linearly to 0..255
+standard deviation over second t of 64 VGGish-style log-mel bands, mapped linearly to 0..255
 (mean from [−5, 7], std from [0, 4]). Audio is written too (`audio/NNN/<key>.ogg`).
 """
 
@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jax.numpy as jnp
+import librosa
 import numpy as np
 import soundfile as sf
 
 from corpora import soundfont
 from corpora.openmic import CLASSES
-from encoders.frontend import LogMel
 
-VERSION = 1
+VERSION = 2  # 2: features from librosa's log-mel (the readers know no encoder)
 SECONDS, STEP = 10, 2000  # 10-s clips, events on a 0.125-s grid
 PROGRAMS = {
     "accordion": (21,), "banjo": (105,), "bass": (32, 33), "cello": (42,), "clarinet": (71,), "flute": (73,),
@@ -92,11 +91,16 @@ def render_mixture(synth, sfid: int, rng: np.random.Generator, present: list[str
 
 
 def features(waves: np.ndarray) -> np.ndarray:
-    """(N, samples) → (N, 10, 128) uint8: per-second log-mel band means and standard deviations."""
-    frontend = LogMel()
-    tail = frontend.window_length - frontend.hop_length  # pad so 10 s give exactly 1000 frames
-    logmel = np.asarray(frontend(jnp.asarray(np.pad(waves, ((0, 0), (0, tail))))))[:, : SECONDS * 100]
-    seconds = logmel.reshape(len(waves), SECONDS, 100, frontend.num_bands)
+    """(N, samples) → (N, 10, 128) uint8: per-second means and standard deviations of a
+    VGGish-style log-mel spectrogram (librosa: 25-ms periodic Hann windows in 512-point FFTs,
+    10-ms hop, 64 HTK mel bands 125–7500 Hz, magnitude, log(mel + 0.01))."""
+    tail = 512 - 160  # pad so 10 s give at least 1000 frames
+    mel = librosa.feature.melspectrogram(
+        y=np.pad(waves, ((0, 0), (0, tail))), sr=soundfont.SAMPLE_RATE, n_fft=512, win_length=400, hop_length=160,
+        window="hann", center=False, power=1.0, n_mels=64, fmin=125.0, fmax=7500.0, htk=True, norm=None,
+    )  # fmt: skip
+    logmel = np.log(mel + 0.01).transpose(0, 2, 1)[:, : SECONDS * 100]
+    seconds = logmel.reshape(len(waves), SECONDS, 100, 64)
     mean = np.clip((seconds.mean(axis=2) + 5.0) / 12.0, 0, 1)
     std = np.clip(seconds.std(axis=2) / 4.0, 0, 1)
     return np.round(255 * np.concatenate([mean, std], axis=-1)).astype(np.uint8)

@@ -37,7 +37,7 @@ __all__ = [
 
 
 def load(folder):
-    """An exported encoder bundle (`python -m encoders.export`) with `embed` / `embed_clip`."""
+    """An exported encoder bundle (`python -m pretrain.export`) with `embed` / `embed_clip`."""
     from encoders.bundle import load as load_bundle  # late: bundle imports this package
 
     return load_bundle(folder)
@@ -56,6 +56,17 @@ def check_encoder(config) -> tuple[type, dict]:
     if unknown:
         raise UnknownNameError(f"encoder {name!r} has no option(s) {unknown}; valid: {sorted(accepted)}")
     return cls, {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def match_frontend(encoder: dict, frontend: dict) -> dict:
+    """The encoder config completed for its front-end: a multi-channel front-end (multistft)
+    sets `in_channels` of an encoder that takes channels and was given none."""
+    channels = getattr(build_frontend(frontend), "channels", 1)
+    cls, _ = check_encoder(encoder)
+    takes = "in_channels" in inspect.signature(cls.__init__).parameters
+    if channels > 1 and takes and "in_channels" not in encoder:
+        return {**encoder, "in_channels": channels}
+    return dict(encoder)
 
 
 def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:

@@ -38,6 +38,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
+from overtone.errors import BadValueError
+
 CONV_IMPLS = ("auto", "xla", "im2col")
 AUTO_CONV = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}  # backend → measured winner (benchmarks)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -121,7 +123,7 @@ _conv.defvjp(_conv_forward, _conv_backward)
 
 def resolve_conv(conv: str) -> str:
     if conv not in CONV_IMPLS:
-        raise ValueError(f"compute.conv={conv!r}; valid: {', '.join(CONV_IMPLS)}")
+        raise BadValueError(f"compute.conv={conv!r}; valid: {', '.join(CONV_IMPLS)}")
     return AUTO_CONV.get(jax.default_backend(), "xla") if conv == "auto" else conv
 
 
@@ -129,7 +131,7 @@ def apply_compute(encoder: nnx.Module, *, conv: str = "auto", dtype: str = "floa
     """Set the convolution formulation and compute dtype on every layer of `encoder`
     (in place; also returned). Parameters are untouched."""
     if dtype not in DTYPES:
-        raise ValueError(f"compute.dtype={dtype!r}; valid: {', '.join(DTYPES)}")
+        raise BadValueError(f"compute.dtype={dtype!r}; valid: {', '.join(DTYPES)}")
     conv_fn = im2col_conv if resolve_conv(conv) == "im2col" else lax.conv_general_dilated
     compute_dtype = None if dtype == "float32" else DTYPES[dtype]
     for _, module in nnx.iter_modules(encoder):

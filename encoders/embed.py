@@ -22,6 +22,7 @@ from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import load_encoder
 from overtone.audio import BadFileLog, decode_many
 from overtone.cli import absolute
+from overtone.errors import BadValueError
 from overtone.progress import track
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
@@ -52,7 +53,7 @@ def embed_files(source: str, items: list[str], out: str | Path, *, hop_seconds: 
     sequences = list(track(embed_sequences(loaded.encoder, frontend, waves), len(paths), "embed"))
     kept = [p for p, ok in zip(paths, readable, strict=True) if ok]
     if not sequences:
-        raise ValueError(f"none of the {len(paths)} files could be decoded; first: {bad_log.bad[0][1]}")
+        raise BadValueError(f"none of the {len(paths)} files could be decoded; first: {bad_log.bad[0][1]}")
     offsets = np.cumsum([0] + [len(s) for s in sequences])
     result = {
         "paths": np.array([str(p) for p in kept]),

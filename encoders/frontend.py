@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overtone.errors import unknown_name
+from overtone.errors import BadValueError, UnknownNameError, unknown_name
 
 
 def hertz_to_mel(hertz: np.ndarray | float) -> np.ndarray:
@@ -44,7 +44,7 @@ def mel_matrix(*, sample_rate: int, fft_length: int, num_bands: int, fmin: float
     """
     nyquist = sample_rate / 2.0
     if not 0.0 <= fmin < fmax <= nyquist:
-        raise ValueError(f"mel range must satisfy 0 <= fmin < fmax <= {nyquist}; got {fmin}, {fmax}")
+        raise BadValueError(f"mel range must satisfy 0 <= fmin < fmax <= {nyquist}; got {fmin}, {fmax}")
     bins_mel = hertz_to_mel(np.linspace(0.0, nyquist, fft_length // 2 + 1))
     edges = np.linspace(hertz_to_mel(fmin), hertz_to_mel(fmax), num_bands + 2)
     lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
@@ -73,9 +73,9 @@ class LogMel:
 
     def __post_init__(self):
         if self.fft_length < self.window_length:
-            raise ValueError(f"fft_length {self.fft_length} < window_length {self.window_length}")
+            raise BadValueError(f"fft_length {self.fft_length} < window_length {self.window_length}")
         if self.stft_dtype not in ("float32", "float64"):
-            raise ValueError(f"stft_dtype must be 'float32' or 'float64', got {self.stft_dtype!r}")
+            raise BadValueError(f"stft_dtype must be 'float32' or 'float64', got {self.stft_dtype!r}")
 
     @property
     def patch_seconds(self) -> float:
@@ -186,7 +186,7 @@ class MultiResolution(MelSpectrogram):
     def __post_init__(self):
         super().__post_init__()
         if max(self.windows) != self.window_length:
-            raise ValueError(f"window_length must equal the longest of windows {self.windows}")
+            raise BadValueError(f"window_length must equal the longest of windows {self.windows}")
 
     @property
     def channels(self) -> int:
@@ -293,5 +293,5 @@ def build_frontend(config) -> LogMel:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise KeyError(f"front-end {name!r} has no option(s) {unknown}; valid: {sorted(known)}")
+        raise UnknownNameError(f"front-end {name!r} has no option(s) {unknown}; valid: {sorted(known)}")
     return cls(**options)

@@ -2,7 +2,7 @@
 
     hear-validator encoders.hear --model runs/nsynth_mixup/export
 
-`load_model(model_file_path)` takes a bundle folder (`python -m encoders.export`).
+`load_model(model_file_path)` takes a bundle folder (`python -m pretrain.export`).
 `get_timestamp_embeddings` gives one embedding every `TIMESTAMP_HOP_SECONDS` (HEAR suggests
 50 ms for event detection), timestamped at the centre of its patch in milliseconds;
 `get_scene_embeddings` is the mean over the bundle's own patch hop. Audio arrives as
@@ -17,6 +17,7 @@ import numpy as np
 from encoders.bundle import EncoderBundle, load
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel
+from overtone.errors import BadValueError
 
 TIMESTAMP_HOP_SECONDS = 0.05
 
@@ -30,7 +31,7 @@ class HearModel:
 
 def load_model(model_file_path: str = "") -> HearModel:
     if not model_file_path:
-        raise ValueError("model_file_path must be an Overtone encoder bundle folder (python -m encoders.export)")
+        raise BadValueError("model_file_path must be an Overtone encoder bundle folder (python -m pretrain.export)")
     return HearModel(load(model_file_path))
 
 

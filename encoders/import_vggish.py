@@ -29,6 +29,7 @@ from flax import nnx
 from encoders import bundle
 from encoders.frontend import LogMel
 from encoders.vggish import VGGish
+from overtone.errors import BadValueError, UnknownNameError
 
 LAYERS = ("conv1", "conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2", "fc1_1", "fc1_2", "fc2")
 TORCH_INDEX = {"conv1": "features.0", "conv2": "features.3", "conv3_1": "features.6", "conv3_2": "features.8",
@@ -56,7 +57,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     try:  # a TF checkpoint prefix
         import tensorflow as tf
     except ImportError as err:
-        raise ValueError(f"{path}: expected .safetensors, .npz or .pth (a TF checkpoint needs TensorFlow)") from err
+        raise BadValueError(f"{path}: expected .safetensors, .npz or .pth (a TF checkpoint needs TensorFlow)") from err
     reader = tf.train.load_checkpoint(str(path))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
@@ -71,7 +72,7 @@ def to_flax(weights: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray
         elif "vggish/conv1/weights" in weights:
             kernel, bias = weights[f"{TF_NAME[layer]}/weights"], weights[f"{TF_NAME[layer]}/biases"]
         else:
-            raise KeyError(f"{source}: neither torchvggish (features.0.weight …) nor TF-slim "
+            raise UnknownNameError(f"{source}: neither torchvggish (features.0.weight …) nor TF-slim "
                            f"(vggish/conv1/weights …) keys; found {sorted(weights)[:6]} …")  # fmt: skip
         flat[f"{layer}/kernel"], flat[f"{layer}/bias"] = np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
     return flat
@@ -87,7 +88,7 @@ def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool
     flat = to_flax(weights, str(weights_path))
     for name, value in expected.items():
         if flat[name].shape != value.shape:
-            raise ValueError(f"{weights_path}: {name} has shape {flat[name].shape}, VGGish needs {value.shape}")
+            raise BadValueError(f"{weights_path}: {name} has shape {flat[name].shape}, VGGish needs {value.shape}")
     bundle.set_variables(encoder, flat)
     provenance = {"run": None, "checkpoint": f"AudioSet VGGish ({scheme})", "step": None,
                   "objective": "AudioSet classification (Hershey et al. 2017)",

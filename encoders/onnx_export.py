@@ -29,6 +29,7 @@ except ImportError as err:  # an optional extra
 
 from encoders.bundle import EncoderBundle, flat_variables
 from encoders.frontend import LogMel, MelSpectrogram
+from overtone.errors import BadValueError
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17 (ONNX 1.12)
@@ -53,9 +54,10 @@ class Graph:
 def frontend_graph(g: Graph, frontend: LogMel, waveform: str) -> str:
     """waveform (samples,) → patches (P, patch_frames, bands)."""
     if type(frontend) not in (LogMel, MelSpectrogram):
-        raise ValueError(f"no ONNX graph for the {type(frontend).__name__} front-end (vggish_logmel and logmel only)")
+        name = type(frontend).__name__
+        raise BadValueError(f"no ONNX graph for the {name} front-end (vggish_logmel and logmel only)")
     if frontend.patch_hop != frontend.patch_frames:
-        raise ValueError("ONNX export supports non-overlapping patches (patch_hop == patch_frames) only")
+        raise BadValueError("ONNX export supports non-overlapping patches (patch_hop == patch_frames) only")
     bins = np.arange(frontend.fft_length // 2 + 1)[:, None]
     angle = 2 * np.pi * bins * np.arange(frontend.window_length)[None, :] / frontend.fft_length
     window = frontend.window()[None, :]
@@ -127,7 +129,7 @@ def to_onnx(bundle: EncoderBundle) -> onnx.ModelProto:
     elif name == "compact":
         out = compact_graph(g, patches, weights, options, epsilon=float(bundle.encoder.blocks[0].norm.epsilon))
     else:
-        raise ValueError(f"no ONNX graph for encoder {name!r}")
+        raise BadValueError(f"no ONNX graph for encoder {name!r}")
     g.nodes.append(helper.make_node("Identity", [out], ["embeddings"]))
     width = int(bundle.encoder.embedding_dim)
     graph = helper.make_graph(
@@ -157,7 +159,7 @@ if __name__ == "__main__":
 
     from overtone.cli import absolute, run_absl
 
-    flags.DEFINE_string("encoder", None, "bundle folder (python -m encoders.export)", required=True)
+    flags.DEFINE_string("encoder", None, "bundle folder (python -m pretrain.export)", required=True)
     flags.DEFINE_string("out", None, "the .onnx file to write", required=True)
 
     def main(argv):

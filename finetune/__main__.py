@@ -4,10 +4,11 @@ Trains a downstream classifier (OpenMIC-2018, IRMAS or your own folder of audio)
 features, on a frozen encoder's embeddings, or fine-tunes the encoder with it, as the config's
 mode says. NAME is a config under configs/ (listed below) or a path; the work directory
 defaults to runs/<config name>. --encoder is an exported bundle, a pretraining work directory
-(its bundle or best checkpoint) or random:vggish / random:compact. Run the same command again
+(its bundle, RUN/export) or random:vggish / random:compact. Run the same command again
 to resume from the last checkpoint.
 """
 
+import configs
 from runtime import cli
 
 EXAMPLES = [
@@ -37,4 +38,5 @@ if __name__ == "__main__":
     from finetune.train import finetune_and_evaluate
 
     shortcuts = {"encoder": ("encoder.source", "exported bundle, pretraining work directory, or random:NAME")}
-    cli.main(finetune_and_evaluate, announce, doc=__doc__, kind="finetune", examples=EXAMPLES, shortcuts=shortcuts)
+    cli.main(finetune_and_evaluate, announce, doc=__doc__, kind="finetune", examples=EXAMPLES, catalog=configs,
+             shortcuts=shortcuts)

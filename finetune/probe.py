@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from configs import ConfigError
+import configs
 from corpora.soundfont import default_cache_dir
 from encoders.pretrained import check_source, load_encoder
 from finetune import compare, embedding_cache, protocol
@@ -34,7 +34,7 @@ from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet
 from overtone.audio import BadFileLog
-from overtone.errors import unknown_name
+from overtone.errors import BadValueError, unknown_name
 from runtime import cli
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,13 @@ def probe(config, workdir: str | Path) -> dict:
     if config.task not in TASKS:
         raise unknown_name("task", config.task, TASKS, where="--task")
     if config.seeds < 1:
-        raise ConfigError(f"--seeds={config.seeds}: at least 1 seed is needed")
+        raise BadValueError(f"--seeds={config.seeds}: at least 1 seed is needed")
     dataset = config.task.split("_")[0]
     source = config.encoder.source or f"random:{config.encoder.name}"
     check_source(source)  # before any data is read or any folder made
+    cli.check_workdir_early(workdir, config)
+    # the weights are part of the run's identity: the same --encoder path holding other weights is another run
+    identity = {} if source.startswith("random:") else {"encoder_weights": load_encoder(source).checksum}
     if not config.encoder.source:
         log.warning("no --encoder given: probing an UNTRAINED %s (%s), the random-initialisation baseline",
                     config.encoder.name, source)  # fmt: skip
@@ -141,7 +144,7 @@ def probe(config, workdir: str | Path) -> dict:
         seed = config.seed + k
         clips = TASKS[config.task](config.data[dataset], seed)
         if k == 0:  # only once the data is there: a typo leaves nothing behind
-            workdir = cli.prepare_workdir(workdir, config)
+            workdir = cli.prepare_workdir(workdir, config, identity)
         multilabel = set(clips.single_label) != set(clips.paths)  # softmax only when every split is single-label
         vectors = clip_vectors(source, clips, config, seed)
         split = {s: (vectors[s], clips.targets[s], clips.observed[s]) for s in vectors}
@@ -184,4 +187,4 @@ if __name__ == "__main__":
                 "python -m finetune.probe --encoder=random:vggish --task=irmas --config.data.irmas.root=/data/IRMAS"]
     shortcuts = {"encoder": ("encoder.source", "exported bundle, pretraining run or random:NAME"),
                  "task": ("task", " | ".join(TASKS)), "seeds": ("seeds", "number of seeds (at least 1)")}
-    cli.main(probe, announce, doc=__doc__, kind="probe", examples=examples, shortcuts=shortcuts)
+    cli.main(probe, announce, doc=__doc__, kind="probe", examples=examples, catalog=configs, shortcuts=shortcuts)

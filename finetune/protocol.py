@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from finetune.metrics import multilabel_metrics, singlelabel_metrics
+from overtone.errors import BadValueError
 
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 2)
 OPTIMISTIC_NOTE = ("threshold chosen on the test set itself (Zhong et al.'s protocol); optimistic, "
@@ -80,7 +81,7 @@ def evaluate(scores: dict[str, np.ndarray], clips, threshold: float | str) -> di
     elif isinstance(threshold, int | float):
         value, chosen_on = float(threshold), "fixed"
     else:
-        raise ValueError(f"evaluation.threshold must be a number, 'validation' or 'top1', got {threshold!r}")
+        raise BadValueError(f"evaluation.threshold must be a number, 'validation' or 'top1', got {threshold!r}")
     result = task | {"threshold": {"value": value, "chosen_on": chosen_on}}
     result |= {split: metrics(split, value) for split in scores}
     if "test" in scores:

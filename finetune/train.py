@@ -30,18 +30,17 @@ import encoders
 from corpora.augment import AudioEffects
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from corpora.soundfont import default_cache_dir
+from encoders.augment import MaskedPatches, active, mixup
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import check_source, load_encoder
-from encoders.specaugment import MaskedPatches, active
 from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
 from finetune.heads import build_head, check_head
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet, load_task
-from objectives.family_mixup import mixup
 from overtone.audio import AudioError, BadFileLog, decode_many, load_audio
-from overtone.errors import unknown_name
+from overtone.errors import BadValueError, unknown_name
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -57,6 +56,11 @@ class Head(nnx.Module):
 
     def __call__(self, x, *, key=None, train=False):
         return self.head(x, key=key, train=train)
+
+
+def ENCODER_PARAMS(path: tuple, _value) -> bool:  # noqa: N802 - an nnx filter, named like one
+    """The encoder's parameters in a fine-tuned model (`optimizer.encoder_lr_scale` applies to them)."""
+    return path[:1] == ("encoder",)
 
 
 class EncoderWithHead(nnx.Module):
@@ -93,6 +97,7 @@ def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labe
 
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     check_names(config)
+    cli.check_workdir_early(workdir, config)
     clips = load_task(config.data, config.seed)
     loaded = _load_encoder(config) if config.mode != "features" else None
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
@@ -120,7 +125,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
                   process_index=jax.process_index(), process_count=jax.process_count())  # fmt: skip
     rows = {split: list(range(len(paths))) for split, paths in clips.paths.items()}
 
-    def report(model) -> dict:
+    def report(model, evaluated: dict) -> dict:
         scores = {split: score(model, split, size) for split in ("valid", "test")}
         results = protocol.evaluate(scores, clips, _threshold(config.evaluation.threshold))
         title = f"{clips.name}: {config.mode} {config.model.name} head ({info.get('encoder', 'shipped features')})"
@@ -135,7 +140,8 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         validation=lambda: evaluation_batches(rows["valid"], load("valid"), **shared),
         report=report,
     )
-    summary = fit(model, loss_fn, data, config, workdir)
+    lr_scales = [(ENCODER_PARAMS, config.optimizer.get("encoder_lr_scale", 1.0))]
+    summary = fit(model, loss_fn, data, config, workdir, lr_scales=lr_scales)
     bad_log.check(final=True)
     summary["data"] = {"root": str(clips.root), "embedded": clips.embedded, **{k: len(v) for k, v in rows.items()},
                        "unreadable": bad_log.summary()} | info  # fmt: skip
@@ -176,7 +182,7 @@ def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Pa
     size = config.protocol.window_patches
     if config.mode == "features":
         if clips.features is None:
-            raise ValueError(f"mode 'features' needs shipped features; {clips.name} has none (use mode 'frozen')")
+            raise BadValueError(f"mode 'features' needs shipped features; {clips.name} has none (use mode 'frozen')")
         sequences = {split: list(f.astype(np.float32) / 255.0) for split, f in clips.features.items()}
     else:
         sequences = _frozen_sequences(config, loaded, clips, bad_log, info)

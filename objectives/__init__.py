@@ -16,7 +16,7 @@ from objectives.family_mixup import FamilyMixup
 from objectives.multi import MultiObjective
 from objectives.tag_align import TagAlign
 from objectives.textual import Textual
-from overtone.errors import unknown_name
+from overtone.errors import BadValueError, UnknownNameError, unknown_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Context:
 def _family_mixup(options: dict, ctx: Context):
     target = options.get("target", "family")
     if target not in ctx.num_classes:
-        raise ValueError(f"family_mixup target {target!r} unknown; valid: {sorted(ctx.num_classes)}")
+        raise BadValueError(f"family_mixup target {target!r} unknown; valid: {sorted(ctx.num_classes)}")
     return FamilyMixup(ctx.embedding_dim, num_classes=ctx.num_classes[target], rngs=ctx.rngs, **options)
 
 
@@ -44,7 +44,7 @@ def _textual(options: dict, ctx: Context):
 
 def _tag_align(options: dict, ctx: Context):
     if "tags" not in ctx.num_classes:
-        raise ValueError("tag_align needs a tagged corpus: data.dataset='freesound'")
+        raise BadValueError("tag_align needs a tagged corpus: data.dataset='freesound'")
     return TagAlign(
         ctx.embedding_dim, vocabulary=ctx.num_classes["tags"], num_bands=ctx.num_bands, rngs=ctx.rngs, **options
     )
@@ -59,7 +59,7 @@ def _multi(options: dict, ctx: Context):
         part = dict(part)
         weights[label] = float(part.pop("weight", 1.0))
         if part.get("name") == "multi":
-            raise ValueError("multi objectives do not nest")
+            raise BadValueError("multi objectives do not nest")
         modules[label] = build_objective(part, ctx)
     return MultiObjective(modules, weights)
 
@@ -82,6 +82,16 @@ def check_objective(config) -> None:
         check_objective(part)
 
 
+RECONSTRUCTS_INPUT = frozenset({"denoise"})  # objectives whose target is the (unmasked) input patch
+
+
+def reconstructs_input(config) -> bool:
+    """Whether the objective, or any part of a `multi` one, reconstructs its input patches (so
+    input masking such as SpecAugment would corrupt its target)."""
+    parts = dict(config.get("parts", {}) or {}).values()
+    return config["name"] in RECONSTRUCTS_INPUT or any(reconstructs_input(part) for part in parts)
+
+
 def build_objective(config, ctx: Context) -> nnx.Module:
     options = dict(config)
     name = options.pop("name")
@@ -90,4 +100,4 @@ def build_objective(config, ctx: Context) -> nnx.Module:
     try:
         return OBJECTIVES[name](options, ctx)
     except TypeError as err:
-        raise KeyError(f"objective {name!r} got an unknown option: {err}") from err
+        raise UnknownNameError(f"objective {name!r} got an unknown option: {err}") from err

@@ -27,6 +27,7 @@ import numpy as np
 from flax import nnx
 
 import encoders
+from overtone.errors import BadValueError
 
 NOISES = ("additive", "multiplicative")
 LAYERS = ((128, 10, 0.1), (64, 21, 0.25), (64, 31, 0.5), (None, 37, None))  # (channels, kernel, slope)
@@ -93,9 +94,9 @@ class Denoise(nnx.Module):
         rngs: nnx.Rngs,
     ):
         if noise not in NOISES:
-            raise ValueError(f"denoise noise must be one of {NOISES}, got {noise!r}")
+            raise BadValueError(f"denoise noise must be one of {NOISES}, got {noise!r}")
         if noise_std < 0 or not 0.0 < keep_prob <= 1.0:
-            raise ValueError("need noise_std >= 0 and 0 < keep_prob <= 1")
+            raise BadValueError("need noise_std >= 0 and 0 < keep_prob <= 1")
         self.noise, self.noise_std, self.keep_prob = noise, noise_std, keep_prob
         self.decoder = TimeDecoder(embedding_dim, num_bands, rngs=rngs)
 
@@ -103,7 +104,7 @@ class Denoise(nnx.Module):
         """Validation corrupts too (with the fixed evaluation key), so its loss is the same
         objective as training's and comparable across evaluations."""
         if frontend.num_bands < 2:
-            raise ValueError("denoising reconstructs spectrogram patches; the waveform front-end (sinc encoder) "
+            raise BadValueError("denoising reconstructs spectrogram patches; the waveform front-end (sinc encoder) "
                              "has none: pretrain the sinc encoder with nsynth_mixup")  # fmt: skip
         clean = frontend.patches(frontend(batch["audio"]))  # (B, P, F, bands)
         floor = float(np.log(frontend.log_offset))

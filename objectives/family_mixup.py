@@ -24,29 +24,14 @@ import optax
 from flax import nnx
 
 import encoders
+from encoders.augment import mixup
+from overtone.errors import BadValueError
 
 TARGETS = ("family", "instrument")
 
 
 def smooth(one_hot: jax.Array, amount: float) -> jax.Array:
     return one_hot * (1.0 - amount) + amount / one_hot.shape[-1]
-
-
-def mixup(key: jax.Array, audio, targets, weights, *, prob: float, alpha: float):
-    """Mix each example with the next one in the batch; returns (audio, targets, weights, λ).
-
-    λ = 1 (nothing mixed) for batches not selected. A mixed example only counts when both
-    of its sources loaded (weights multiply).
-    """
-    draw_key, apply_key = jax.random.split(key)
-    lam = jax.random.beta(draw_key, alpha, alpha)
-    apply = jax.random.uniform(apply_key) < prob
-    lam = jnp.where(apply, lam, 1.0).astype(audio.dtype)
-    partner = lambda x: jnp.roll(x, 1, axis=0)  # noqa: E731
-    audio = lam * audio + (1.0 - lam) * partner(audio)
-    targets = lam * targets + (1.0 - lam) * partner(targets)
-    weights = weights * jnp.where(apply, partner(weights), 1.0)
-    return audio, targets, weights, lam
 
 
 class FamilyMixup(nnx.Module):
@@ -62,9 +47,9 @@ class FamilyMixup(nnx.Module):
         rngs: nnx.Rngs,
     ):
         if target not in TARGETS:
-            raise ValueError(f"family_mixup target must be one of {TARGETS}, got {target!r}")
+            raise BadValueError(f"family_mixup target must be one of {TARGETS}, got {target!r}")
         if not 0.0 <= mixup_prob <= 1.0 or mixup_alpha <= 0 or not 0.0 <= label_smoothing < 1.0:
-            raise ValueError("need 0 <= mixup_prob <= 1, mixup_alpha > 0, 0 <= label_smoothing < 1")
+            raise BadValueError("need 0 <= mixup_prob <= 1, mixup_alpha > 0, 0 <= label_smoothing < 1")
         self.target = target
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing

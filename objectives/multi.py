@@ -15,11 +15,13 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from overtone.errors import BadValueError
+
 
 class MultiObjective(nnx.Module):
     def __init__(self, parts: dict[str, nnx.Module], weights: dict[str, float]):
         if not parts:
-            raise ValueError("the multi objective needs at least one part")
+            raise BadValueError("the multi objective needs at least one part")
         self.parts = nnx.Dict(parts)
         self.weights = dict(weights)
 

@@ -27,6 +27,7 @@ from flax import nnx
 
 import encoders
 from objectives.denoise import TimeDecoder, match_frames
+from overtone.errors import BadValueError
 
 TAG_WIDTHS = (512, 512, 1152)
 
@@ -82,7 +83,7 @@ class TagAlign(nnx.Module):
         rngs: nnx.Rngs,
     ):
         if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+            raise BadValueError(f"temperature must be positive, got {temperature}")
         glorot = nnx.initializers.xavier_uniform()
         self.temperature = temperature
         self.weights = (contrastive_weight, audio_reconstruction_weight, tag_reconstruction_weight)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.nsynth import QUALITIES
+from overtone.errors import BadValueError, UnknownNameError
 
 TABLE = Path(__file__).parent / "data" / "quality_vectors.json"
 # Taenzer et al.'s words; 'multiphonic' is missing from common vocabularies, 'polyphonic' stands in.
@@ -31,6 +31,8 @@ CANDIDATES = {
     "reverb": ("reverb",),
     "tempo-synced": ("rhythmic",),
 }
+# NSynth's quality order (the order of a note's `qualities` flags; tests check it against the reader's)
+QUALITIES = tuple(CANDIDATES)
 
 
 def load_quality_vectors(path: str | Path | None = None) -> np.ndarray:
@@ -47,11 +49,11 @@ def load_quality_vectors(path: str | Path | None = None) -> np.ndarray:
     for quality in QUALITIES:
         word = next((w for w in CANDIDATES[quality] if w in found), None)
         if word is None:
-            raise KeyError(f"{path} has no vector for {quality!r} (tried {list(CANDIDATES[quality])})")
+            raise UnknownNameError(f"{path} has no vector for {quality!r} (tried {list(CANDIDATES[quality])})")
         rows.append(found[word])
     dims = {len(r) for r in rows}
     if len(dims) != 1:
-        raise ValueError(f"{path}: vectors of different sizes {sorted(dims)}")
+        raise BadValueError(f"{path}: vectors of different sizes {sorted(dims)}")
     return np.asarray(rows, np.float32)
 
 
@@ -66,7 +68,7 @@ def _read_text(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
                 try:
                     found[parts[0]] = np.asarray(parts[1:], np.float32)
                 except ValueError as err:
-                    raise ValueError(f"{path}, line {number}: not a word followed by numbers") from err
+                    raise BadValueError(f"{path}, line {number}: not a word followed by numbers") from err
                 if len(found) == len(wanted):
                     break
     return found
@@ -77,7 +79,7 @@ def _read_binary(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
     with path.open("rb") as f:
         header = f.readline().split()
         if len(header) != 2:
-            raise ValueError(f"{path}: a word2vec binary file starts with 'count dim'")
+            raise BadValueError(f"{path}: a word2vec binary file starts with 'count dim'")
         count, dim = int(header[0]), int(header[1])
         for _ in range(count):
             word = bytearray()
@@ -86,7 +88,7 @@ def _read_binary(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
                     word += char
             vector = np.frombuffer(f.read(4 * dim), np.float32)
             if len(vector) != dim:
-                raise ValueError(f"{path}: truncated after {len(found)} of the needed words")
+                raise BadValueError(f"{path}: truncated after {len(found)} of the needed words")
             name = word.decode("utf-8", errors="replace")
             if name in wanted:
                 found[name] = vector.copy()

@@ -17,6 +17,10 @@ class OvertoneError(Exception):
         return str(self.args[0]) if len(self.args) == 1 else super().__str__()
 
 
+class BadValueError(OvertoneError, ValueError):
+    """A value outside what the toolkit accepts: a config setting, an option, a field of a file."""
+
+
 class UnknownNameError(OvertoneError, KeyError):
     """A name that is not in its registry (an encoder, an objective, a config...)."""
 

@@ -38,6 +38,7 @@ def announce(summary: dict) -> None:
 
 
 if __name__ == "__main__":
+    import configs
     from pretrain.train import train_and_evaluate
 
-    cli.main(train_and_evaluate, announce, doc=__doc__, kind="pretrain", examples=EXAMPLES)
+    cli.main(train_and_evaluate, announce, doc=__doc__, kind="pretrain", examples=EXAMPLES, catalog=configs)

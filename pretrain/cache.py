@@ -16,6 +16,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+import configs
 from overtone.cli import absolute, run_absl, wants_help
 from overtone.errors import OvertoneError
 from runtime import cli
@@ -54,7 +55,7 @@ def main(argv):
 if __name__ == "__main__":
     if not wants_help(sys.argv):
         try:
-            sys.argv = cli.resolve_config_flag(sys.argv)
+            sys.argv = configs.resolve_flag(sys.argv)
         except OvertoneError as err:
             cli.flag_error(str(err))
     run_absl(main, __doc__, examples=["python -m pretrain.cache --config=nsynth_mixup --config.data.root=/data/nsynth"])

@@ -14,9 +14,10 @@ import objectives
 from corpora import get_dataset
 from corpora.pcm_cache import open_cache
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
+from encoders.augment import MaskedPatches, active
 from encoders.compute import apply_compute
-from encoders.specaugment import MaskedPatches, active
 from overtone.audio import BadFileLog
+from overtone.errors import BadValueError
 from runtime import cli
 from runtime.loop import Data, fit
 
@@ -57,6 +58,18 @@ def _warn_if_targets_unseen(config, corpus) -> None:
         )
 
 
+def _exporter(config, workdir: Path):
+    """The loop's end-of-run hook: the best model it holds becomes WORKDIR/export (no checkpoint
+    is read back)."""
+    from pretrain.export import bundle_model
+
+    def export(model: Pretrainer, evaluated: dict) -> dict:
+        folder = bundle_model(model.encoder, config.to_dict(), workdir / "export", run=workdir, checkpoint=evaluated)
+        return {"export": str(folder)}
+
+    return export
+
+
 def check_names(config) -> None:
     """Every registry name (and encoder / front-end option) the config uses, checked before any
     data is read, so a typo costs a second, not a corpus scan."""
@@ -64,6 +77,11 @@ def check_names(config) -> None:
     encoders.check_encoder(config.encoder)
     encoders.build_frontend(config.frontend)
     objectives.check_objective(config.objective)
+    if active(config.spec_augment.to_dict()) and objectives.reconstructs_input(config.objective):
+        raise BadValueError(
+            "spec_augment masks the input patches, which a denoising objective reconstructs; "
+            "use its own corruption (objective.noise) instead"
+        )
 
 
 def corpus_paths(corpus) -> list[str]:
@@ -74,6 +92,9 @@ def corpus_paths(corpus) -> list[str]:
 def train_and_evaluate(config, workdir: str | Path) -> dict:
     """Pretrain as `config` says, writing everything to (and resuming from) `workdir`."""
     check_names(config)
+    with config.unlocked():  # recorded as completed: the run's config names every encoder option it used
+        config.encoder = encoders.match_frontend(config.encoder.to_dict(), config.frontend.to_dict())
+    cli.check_workdir_early(workdir, config)
     data_cfg = config.data
     bad_log = BadFileLog(data_cfg.max_bad_fraction)
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
@@ -110,14 +131,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         steps_per_epoch=steps_per_epoch(len(splits["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)} if splits["test"] else {},
+        report=_exporter(config, workdir) if config.get("export", False) else None,
     )
 
     if not splits["test"]:  # e.g. a tag manifest without a split column: train and validation only
         log.warning("the corpus has no test split: the run reports validation metrics only")
     spec = config.spec_augment.to_dict()
-    if active(spec) and "denoise" in json.dumps(config.objective.to_dict()):
-        raise ValueError("spec_augment masks the input patches, which a denoising objective reconstructs; "
-                         "use its own corruption (objective.noise) instead")  # fmt: skip
 
     def loss_fn(model: Pretrainer, batch, key, train: bool):
         masked = MaskedPatches(frontend, jax.random.fold_in(key, 1000), spec) if train and active(spec) else frontend
@@ -126,11 +145,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     summary = fit(model, loss_fn, data, config, workdir)
     bad_log.check(final=True)
     summary["data"] = corpus.report | {"unreadable_at_train_time": bad_log.summary()}
-    if config.get("export", False) and jax.process_index() == 0:
-        from encoders.export import export_run
-
-        summary["export"] = str(export_run(workdir))
+    if "report" in summary:  # written this time (a finished run's summary already names its export)
+        summary["export"] = summary.pop("report")["export"]
         log.info("encoder bundle written to %s", summary["export"])
+    if summary.get("export") and not (Path(summary["export"]) / "manifest.json").is_file():
+        rerun = f"python -m pretrain.export --run={workdir}"
+        log.warning("the bundle %s is gone; write it again with: %s", summary["export"], rerun)
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -1,5 +1,10 @@
 """Orbax checkpoints: `checkpoints/` keeps the latest few, `best/` the best by validation loss.
 
+A checkpoint holds the loop's state as named items, `{"model": ..., "optimizer": ...}` (nnx
+states), plus a JSON `meta` item (step, best loss, ...). Only `runtime/` reads or writes this
+layout: other stages receive a model (in memory) or an encoder bundle (`encoders.bundle`);
+`read_model_part` is how a stage above asks for part of a saved model by name.
+
 Orbax writes each step into a temporary folder and renames it when complete, so a process
 killed mid-save leaves no half-written checkpoint: the unfinished folder is ignored and
 restore takes the newest finished step. If that one cannot be read (a damaged disk, a
@@ -22,6 +27,15 @@ log = logging.getLogger(__name__)
 
 class CheckpointWriteError(OvertoneError, OSError):
     """A checkpoint could not be written (a full disk, a quota, a lost mount)."""
+
+
+def trained(model, optimizer) -> dict:
+    """What the loop trains and checkpoints, by name: split it with nnx.split, save its state."""
+    return {"model": model, "optimizer": optimizer}
+
+
+class CheckpointReadError(OvertoneError):
+    """A run's checkpoint is missing, unreadable or does not hold what was asked for."""
 
 
 class Checkpoints:
@@ -53,6 +67,7 @@ class Checkpoints:
         """
         manager = self.best if best else self.latest
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), template)
+        errors = []
         for step in sorted(manager.all_steps(), reverse=True):
             try:
                 restored = manager.restore(
@@ -63,8 +78,14 @@ class Checkpoints:
                 log.warning(
                     "checkpoint step %d in %s is unreadable (%s); trying an older one", step, manager.directory, err
                 )
+                errors.append(f"step {step}: {str(err).splitlines()[0][:200]}")
                 continue
             return restored["state"], restored["meta"]
+        if errors and not best:  # never start again from step 0 over checkpoints that exist
+            raise CheckpointReadError(
+                f"none of the checkpoints in {manager.directory} can be read into this model ({errors[0]}): "
+                "written by another model or toolkit version? Use another --workdir, or --fresh to move the run aside"
+            )
         return None
 
     def wait(self) -> None:
@@ -91,3 +112,53 @@ class Checkpoints:
     def close(self) -> None:
         self.latest.close()
         self.best.close()
+
+
+def step_folder(run: Path, which: str = "best") -> Path:
+    """The finished step folder of `which` in a work directory: best (else latest), latest, or a
+    step number (under either)."""
+    if which not in ("best", "latest") and not which.isdigit():
+        raise CheckpointReadError(f"checkpoint must be best, latest or a step number, got {which!r}")
+    kinds = {"best": ("best", "checkpoints"), "latest": ("checkpoints",)}.get(which, ("checkpoints", "best"))
+    for kind in kinds:
+        finished = [p for p in (run / kind).glob("*") if p.name.isdigit() and (p / "state").is_dir()]
+        if which.isdigit():
+            finished = [p for p in finished if int(p.name) == int(which)]
+        if finished:
+            return max(finished, key=lambda p: int(p.name))
+    raise CheckpointReadError(f"{run} holds no finished checkpoint {which!r} under best/ or checkpoints/")
+
+
+def read_model_part(run: str | Path, part: dict, *, which: str = "best") -> tuple[dict, dict]:
+    """Restore only `part` of a saved model — e.g. `{"encoder": pure_dict}` for a model whose
+    encoder is its `encoder` attribute — from checkpoint `which` of work directory `run`, without
+    reading the rest (heads, optimizer state). `part` is a pure dict (nnx.to_pure_dict) giving
+    the names, shapes and dtypes; returns (the restored pure dict, where it came from:
+    {"checkpoint", "step"})."""
+    folder = step_folder(Path(run), which)
+    wrapped = {"model": _as_saved(part)}
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), wrapped)
+    try:
+        restored = ocp.PyTreeCheckpointer().restore(
+            folder / "state",
+            args=ocp.args.PyTreeRestore(
+                item=abstract,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                partial_restore=True,
+            ),
+        )
+    except Exception as err:  # noqa: BLE001 - orbax raises many types; name the checkpoint
+        raise CheckpointReadError(f"cannot read {sorted(part)} from checkpoint {folder}: {err}") from err
+    origin = {"checkpoint": "best" if folder.parent.name == "best" else "latest", "step": int(folder.name)}
+    return _as_pure(restored["model"]), origin
+
+
+def _as_saved(tree):
+    """A pure dict as orbax stores an nnx state: every array under a `value` key."""
+    return {k: _as_saved(v) for k, v in tree.items()} if isinstance(tree, dict) else {"value": tree}
+
+
+def _as_pure(tree):
+    if isinstance(tree, dict) and set(tree) == {"value"} and not isinstance(tree["value"], dict):
+        return tree["value"]
+    return {k: _as_pure(v) for k, v in tree.items()}

@@ -1,10 +1,11 @@
-"""What `python -m pretrain`, `python -m finetune` and `python -m finetune.probe` share: config
-resolution with one-line errors, `--help`, absolute paths, logging and the work directory."""
+"""What `python -m pretrain`, `python -m finetune` and `python -m finetune.probe` share: flags
+with one-line errors, `--help`, absolute paths, logging and the work directory. Which configs
+exist and how they load is the `configs` catalogue's business; entry points pass it in
+(`catalog`), so the runtime imports no config."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import logging
 import math
@@ -13,28 +14,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import configs
-from configs import ConfigError
 from overtone.cli import absolute, print_help_and_exit, report_user_error, wants_help
-from overtone.errors import OvertoneError, UnknownNameError, did_you_mean
+from overtone.errors import BadValueError, OvertoneError, UnknownNameError, did_you_mean
 
 # Config leaves that name files or folders; made absolute at the command line (empty stays empty,
 # and pcm_cache's "auto" and "off" are keywords, not paths).
 PATH_KEYS = frozenset({"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir",
                        "vectors_path", "tfds_dir"})  # fmt: skip
 NOT_PATHS = frozenset({"", "auto", "off"})
-
-
-def resolve_config_flag(argv: list[str]) -> list[str]:
-    """Rewrite `--config=NAME[:arg]` (or `--config NAME`) to the config file's path, before absl
-    parses flags, so `python -m pretrain --config=nsynth_mixup` finds configs/nsynth_mixup.py."""
-    out = list(argv)
-    for i, item in enumerate(out):
-        if item.startswith("--config="):
-            out[i] = "--config=" + configs.resolve(item.split("=", 1)[1])
-        elif item == "--config" and i + 1 < len(out):
-            out[i + 1] = configs.resolve(out[i + 1])
-    return out
 
 
 def config_spec(argv: list[str]) -> str | None:
@@ -49,16 +36,6 @@ def config_spec(argv: list[str]) -> str | None:
 def config_name(argv: list[str]) -> str:
     spec = config_spec(argv)
     return Path(spec.split(":")[0]).stem if spec else "run"
-
-
-def load_config(resolved_spec: str):
-    """Run a resolved `path[:arg]` config's get_config(arg), as ml_collections will: a variant it
-    refuses is reported here in one line, not as absl's multi-line flag traceback."""
-    path, _, arg = resolved_spec.partition(":")
-    spec = importlib.util.spec_from_file_location(f"_overtone_config_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg) if arg else module.get_config()
 
 
 def check_override_keys(config, argv: list[str]) -> None:
@@ -109,10 +86,10 @@ def check_values(config, where: str = "config") -> None:
             problem = "must be ≥ 0"
         else:
             continue
-        raise ConfigError(f"--{name}={value}: {problem}")
+        raise BadValueError(f"--{name}={value}: {problem}")
     train = config.get("train") if where == "config" else None
     if train is not None and train.get("num_steps", 0) == 0 and train.get("num_epochs", 1) == 0:
-        raise ConfigError("--config.train.num_steps=0 and --config.train.num_epochs=0: nothing to train")
+        raise BadValueError("--config.train.num_steps=0 and --config.train.num_epochs=0: nothing to train")
 
 
 def absolute_paths(config) -> None:
@@ -126,22 +103,6 @@ def absolute_paths(config) -> None:
     source = config.get("encoder", {}).get("source") if hasattr(config.get("encoder"), "get") else None
     if source and not source.startswith("random:"):
         config.encoder.source = absolute(source)
-
-
-def configs_of_kind(kind: str) -> list[str]:
-    """'NAME  first docstring line' for each config that entry point `kind` runs: pretrain
-    configs have an objective, finetune configs a mode, probe configs a task."""
-    marker = {"pretrain": "objective", "finetune": "mode", "probe": "task"}[kind]
-    rows = []
-    for name in configs.names():
-        try:
-            config = load_config(configs.resolve(name))
-        except Exception:  # noqa: BLE001 - a broken user config must not break --help
-            continue
-        if marker in config and (kind != "finetune" or "task" not in config):
-            rows.append(name)
-    width = max(map(len, rows), default=0) + 2
-    return [f"{name:<{width}}{configs.summary(name)}" for name in rows]
 
 
 def setup_logging() -> None:
@@ -164,6 +125,15 @@ def prepare_workdir(workdir: str | Path, config, identity: dict | None = None) -
 
     resolved = json.loads(config.to_json_best_effort()) | (identity or {})
     return open_workdir(workdir, resolved, fresh=START_FRESH["value"], primary=jax.process_index() == 0)
+
+
+def check_workdir_early(workdir: str | Path, config) -> None:
+    """Refuse a work directory holding another run before any data is read (runtime.workdir);
+    nothing to do with --fresh, which moves that run aside when the directory is prepared."""
+    from runtime.workdir import check_early
+
+    if not START_FRESH["value"]:
+        check_early(workdir, json.loads(config.to_json_best_effort()))
 
 
 def run(train: Callable, config, workdir: str | None) -> dict:
@@ -204,22 +174,24 @@ def main(
     doc: str,
     kind: str,
     examples: list[str],
+    catalog,
     shortcuts: dict[str, tuple[str, str]] | None = None,
 ) -> None:
     """The whole of an entry point: `--config` (name or path, `--config.KEY=VALUE` overrides) and
     `--workdir` flags, then `run(train, …)`, then `announce(summary)` (the entry point's result line).
-    `kind` (pretrain | finetune | probe) picks the configs `--help` lists; `shortcuts`: flag name →
+    `catalog` is the `configs` package (resolve, load, listing); `kind` (pretrain | finetune |
+    probe) picks the configs `--help` lists; `shortcuts`: flag name →
     (config field it sets, help), e.g. --encoder for encoder.source."""
     from absl import app, flags
     from ml_collections import config_flags
 
     shortcuts = shortcuts or {}
     if wants_help(sys.argv):
-        _help(doc, kind, examples, shortcuts)
+        _help(doc, kind, examples, shortcuts, catalog)
     try:
-        sys.argv = resolve_config_flag(sys.argv)
+        sys.argv = catalog.resolve_flag(sys.argv)
         if config_spec(sys.argv):
-            check_override_keys(load_config(config_spec(sys.argv)), sys.argv)
+            check_override_keys(catalog.load(config_spec(sys.argv)), sys.argv)
     except OvertoneError as err:
         flag_error(str(err))
 
@@ -273,12 +245,12 @@ def _set_shortcut(config, name: str, field: str, value: str) -> None:
         flag_error(f"--{name}={value}: expected {type(current).__name__}")
 
 
-def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[str, str]]) -> None:
+def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[str, str]], catalog) -> None:
     spec = config_spec(sys.argv)
     sections = {}
     if spec:  # --config=NAME --help: that config's own documentation too
         try:
-            path = configs.resolve(spec).partition(":")[0]
+            path = catalog.resolve(spec).partition(":")[0]
             text = ast.get_docstring(ast.parse(Path(path).read_text())) or ""
             sections[f"config {Path(path).stem}"] = text.splitlines()
         except OvertoneError as err:
@@ -293,5 +265,5 @@ def _help(doc: str, kind: str, examples: list[str], shortcuts: dict[str, tuple[s
         ("--fresh", "a run with another config is in --workdir: move it aside (DIR.replaced-<time>), start anew"),
     ] + [(f"--{name}=VALUE", text) for name, (_, text) in shortcuts.items()]
     flag_lines.append(("--help", "this text; --config=NAME --help adds that config's documentation"))
-    sections = {"configs": configs_of_kind(kind), **sections, "examples": examples}
+    sections = {"configs": catalog.listing(kind), **sections, "examples": examples}
     print_help_and_exit(doc, flag_lines, sections)

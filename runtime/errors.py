@@ -9,7 +9,4 @@ from overtone.errors import OvertoneError
 USER_ERRORS = (
     OvertoneError,  # the root of every error type the toolkit raises for a user's input
     FileNotFoundError,
-    # still raised for unknown options and invalid values in places that predate OvertoneError
-    KeyError,
-    ValueError,
 )

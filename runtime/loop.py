@@ -36,7 +36,7 @@ from overtone.disk import tree_sha256
 from overtone.errors import OvertoneError
 from overtone.progress import Progress
 from runtime import mesh as meshlib
-from runtime.checkpoint import Checkpoints
+from runtime.checkpoint import Checkpoints, trained
 from runtime.metrics_log import MetricsWriter
 from runtime.optim import build_optimizer
 
@@ -57,13 +57,15 @@ class Data:
     steps_per_epoch: int
     validation: Callable[[], Iterator[dict]] | None = None
     final: dict[str, Callable[[], Iterator[dict]]] = dataclasses.field(default_factory=dict)
-    # called once at the end with the best model (evaluation mode); its dict joins the summary
-    report: Callable[[nnx.Module], dict] | None = None
+    # called once at the end (first process) with the evaluated model — the best, in evaluation
+    # mode — and which checkpoint it is ({"checkpoint", "step", "state_sha256"}); its dict joins
+    # the summary as "report"
+    report: Callable[[nnx.Module, dict], dict] | None = None
 
 
 @dataclasses.dataclass
 class Steps:
-    state: nnx.State  # (model, optimizer) state, replicated over the mesh
+    state: nnx.State  # {"model": ..., "optimizer": ...}, replicated over the mesh (what checkpoints hold)
     train_step: Callable  # (state, batch, step) -> (state, metrics); state is donated
     eval_step: Callable  # (state, batch) -> metrics
     eval_model: Callable  # state -> the model in evaluation mode
@@ -73,21 +75,22 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
     """The jitted train and eval steps over `mesh` and the initial replicated state."""
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     model.train()
-    train_graph, state = nnx.split((model, optimizer))
+    train_graph, state = nnx.split(trained(model, optimizer))
     model.eval()
-    eval_graph, _ = nnx.split((model, optimizer))
+    eval_graph, _ = nnx.split(trained(model, optimizer))
     state = jax.device_put(state, meshlib.replicated(mesh))
     state_sharding = jax.tree.map(lambda x: x.sharding, state)
     base_key = jax.random.key(seed)
 
     @jax.jit
     def eval_step(state, batch):
-        model, _ = nnx.merge(eval_graph, state)
+        model = nnx.merge(eval_graph, state)["model"]
         loss, metrics = loss_fn(model, batch, base_key, False)
         return dict(metrics, loss=loss)
 
     def train_step(state, batch, step):
-        model, optimizer = nnx.merge(train_graph, state)
+        merged = nnx.merge(train_graph, state)
+        model, optimizer = merged["model"], merged["optimizer"]
         key = jax.random.fold_in(base_key, step)
         grad_fn = nnx.value_and_grad(lambda m: loss_fn(m, batch, key, True), has_aux=True)
         (loss, metrics), grads = grad_fn(model)
@@ -102,11 +105,11 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
             update_norm=optax.global_norm(jax.tree.map(jnp.subtract, after, before)),
             param_norm=optax.global_norm(after),
         )
-        return nnx.state((model, optimizer)), metrics
+        return nnx.state(trained(model, optimizer)), metrics
 
     train_step = jax.jit(train_step, donate_argnums=0, out_shardings=(state_sharding, meshlib.replicated(mesh)))
     return Steps(
-        state=state, train_step=train_step, eval_step=eval_step, eval_model=lambda s: nnx.merge(eval_graph, s)[0]
+        state=state, train_step=train_step, eval_step=eval_step, eval_model=lambda s: nnx.merge(eval_graph, s)["model"]
     )
 
 
@@ -138,11 +141,12 @@ def total_steps(config, steps_per_epoch: int) -> int:
     return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
 
 
-def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | Path) -> dict:
+def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | Path, *, lr_scales=()) -> dict:
     """Train until `num_steps` (or `num_epochs`) or early stopping; returns the run summary.
 
     `config` needs `seed`, `train` and `optimizer` (see configs/). Everything is written
-    to `workdir`; a work directory holding a checkpoint is resumed from it.
+    to `workdir`; a work directory holding a checkpoint is resumed from it. `lr_scales`:
+    parameter groups with their own rate (`runtime.optim.build_optimizer`).
     """
     workdir = Path(workdir)
     tc = config.train
@@ -153,7 +157,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     ckpt_every = tc.checkpoint_every_steps or eval_every
     primary = jax.process_index() == 0
 
-    steps_fns = build_steps(model, loss_fn, build_optimizer(config.optimizer, steps), mesh, seed=config.seed)
+    steps_fns = build_steps(model, loss_fn, build_optimizer(config.optimizer, steps, lr_scales), mesh, seed=config.seed)
     state, train_step, eval_step = steps_fns.state, steps_fns.train_step, steps_fns.eval_step
 
     checkpoints = Checkpoints(workdir, keep=tc.keep_checkpoints)
@@ -279,7 +283,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 summary[name] = evaluate(final_state, batches)
                 writer.write(step, name, summary[name])
             if data.report is not None and primary:
-                summary["report"] = data.report(steps_fns.eval_model(final_state))
+                summary["report"] = data.report(steps_fns.eval_model(final_state), summary["evaluated"])
         if primary:
             (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary

@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from overtone.errors import BadValueError
+
 log = logging.getLogger(__name__)
 
 
@@ -54,4 +56,4 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     if batch_size % mesh.size:
-        raise ValueError(f"train.batch_size {batch_size} must be divisible by the {mesh.size} devices of the mesh")
+        raise BadValueError(f"train.batch_size {batch_size} must be divisible by the {mesh.size} devices of the mesh")

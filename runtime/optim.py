@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import optax
+from flax import nnx
+from flax.nnx.filterlib import Filter
+
+from overtone.errors import BadValueError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -14,29 +20,36 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
     if config.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, warmup + 1), end_value=0.0)
     if config.schedule != "constant":
-        raise ValueError(f"unknown optimizer.schedule {config.schedule!r}; valid: {SCHEDULES}")
+        raise BadValueError(f"unknown optimizer.schedule {config.schedule!r}; valid: {SCHEDULES}")
     if warmup <= 0:
         return optax.constant_schedule(peak)
     return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
 
 
-def build_optimizer(config, total_steps: int) -> optax.GradientTransformation:
+def build_optimizer(
+    config, total_steps: int, lr_scales: Sequence[tuple[Filter, float]] = ()
+) -> optax.GradientTransformation:
     """`adam` adds weight decay to the gradient (PyTorch's Adam(weight_decay=...), as Zhong et al.
-    used); `adamw` decouples it (Loshchilov & Hutter). `encoder_lr_scale` (fine-tuning) multiplies
-    the updates of the model's `encoder` subtree, i.e. gives the encoder a lower learning rate."""
+    used); `adamw` decouples it (Loshchilov & Hutter).
+
+    `lr_scales` gives parameter groups a rate of their own: (an nnx filter over the model's
+    parameter paths, a factor) pairs, declared by the stage that owns the model (fine-tuning
+    declares its encoder, `finetune.train.ENCODER_PARAMS`). A parameter takes the factor of
+    the first filter it matches; updates of the others are unchanged."""
     tx = _base_optimizer(config, total_steps)
-    scale = config.get("encoder_lr_scale", 1.0)
-    if scale == 1.0:
+    groups = [(nnx.filterlib.to_predicate(where), factor) for where, factor in lr_scales if factor != 1.0]
+    if not groups:
         return tx
-    by_part = optax.multi_transform({"encoder": optax.scale(scale), "rest": optax.identity()}, _encoder_or_rest)
-    return optax.chain(tx, by_part)
 
+    def labels(params):
+        def label(path, value):
+            keys = tuple(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))) for k in path)
+            return next((str(i) for i, (matches, _) in enumerate(groups) if matches(keys, value)), "rest")
 
-def _encoder_or_rest(params):
-    def label(path, _):
-        return "encoder" if getattr(path[0], "key", None) == "encoder" else "rest"
+        return jax.tree_util.tree_map_with_path(label, params)
 
-    return jax.tree_util.tree_map_with_path(label, params)
+    by_group = {str(i): optax.scale(factor) for i, (_, factor) in enumerate(groups)} | {"rest": optax.identity()}
+    return optax.chain(tx, optax.multi_transform(by_group, labels))
 
 
 def _base_optimizer(config, total_steps: int) -> optax.GradientTransformation:
@@ -50,4 +63,4 @@ def _base_optimizer(config, total_steps: int) -> optax.GradientTransformation:
     if config.name == "sgd":
         tx = optax.sgd(schedule, momentum=config.get("momentum", 0.9))
         return optax.chain(optax.add_decayed_weights(decay), tx) if decay else tx
-    raise ValueError(f"unknown optimizer.name {config.name!r}; valid: {OPTIMIZERS}")
+    raise BadValueError(f"unknown optimizer.name {config.name!r}; valid: {OPTIMIZERS}")

@@ -88,21 +88,7 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
         workdir.rename(aside)
         print(f"--fresh: the previous run in {workdir} was moved to {aside}", file=sys.stderr)
     if record.is_file():  # checked before anything is written or locked: a refusal changes nothing
-        try:
-            old = json.loads(record.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise WorkdirError(f"{record} is unreadable ({err}); use another --workdir, or --fresh") from err
-        if not isinstance(old, dict):
-            raise WorkdirError(f"{record} holds no config (a JSON {type(old).__name__}); use another --workdir, "
-                               "or --fresh")  # fmt: skip
-        if fingerprint(old) != fingerprint(config):
-            keys = differing_keys(old, config)
-            shown = ", ".join(f"{k}: {flatten(old).get(k, '<absent>')!r} → {flatten(config).get(k, '<absent>')!r}"
-                              for k in keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")  # fmt: skip
-            raise WorkdirError(
-                f"{workdir} holds a run with another config ({shown}); nothing was changed. Use another "
-                f"--workdir, or add --fresh to move that run aside and start anew there"
-            )
+        _refuse_another_config(workdir, _recorded(record), config)
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a file on the way, a read-only or special file system
@@ -113,6 +99,39 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
     with open(workdir / "command.txt", "a") as history:
         history.write(" ".join(sys.argv) + "\n")
     return workdir
+
+
+def check_early(workdir: str | Path, config: dict) -> None:
+    """The fingerprint rule, checked before a command reads any data: refuses a work directory
+    whose run has another config. Facts recorded beside the config that are not known yet (an
+    encoder's weight checksum: keys absent from `config`) are left to `open_workdir`."""
+    record = Path(workdir) / RECORD
+    if record.is_file():
+        old = _recorded(record)
+        _refuse_another_config(Path(workdir), {k: v for k, v in old.items() if k in config}, config)
+
+
+def _recorded(record: Path) -> dict:
+    try:
+        old = json.loads(record.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WorkdirError(f"{record} is unreadable ({err}); use another --workdir, or --fresh") from err
+    if not isinstance(old, dict):
+        raise WorkdirError(f"{record} holds no config (a JSON {type(old).__name__}); use another --workdir, or --fresh")
+    return old
+
+
+def _refuse_another_config(workdir: Path, old: dict, config: dict) -> None:
+    if fingerprint(old) == fingerprint(config):
+        return
+    keys = differing_keys(old, config)
+    a, b = flatten(old), flatten(config)
+    shown = ", ".join(f"{k}: {a.get(k, '<absent>')!r} → {b.get(k, '<absent>')!r}" for k in keys[:8])
+    shown += f" and {len(keys) - 8} more" if len(keys) > 8 else ""
+    raise WorkdirError(
+        f"{workdir} holds a run with another config ({shown}); nothing was changed. Use another "
+        f"--workdir, or add --fresh to move that run aside and start anew there"
+    )
 
 
 def _write(path: Path, text: str) -> None:

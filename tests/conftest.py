@@ -17,25 +17,36 @@ from flax import nnx
 import encoders
 from corpora import soundfont
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
-from runtime.checkpoint import Checkpoints
+from runtime.checkpoint import Checkpoints, trained
 from runtime.metrics_log import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def shared_folder(tmp_path_factory, name: str) -> Path:
+    """A folder of this pytest session that all its xdist workers share (their temporary folders
+    are siblings under one session folder)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory) -> Path:
-    """Every CLI run by the tests shares one persistent compilation cache per test worker (so
-    the suite compiles each step once), never the user's ~/.cache/overtone/xla."""
-    folder = tmp_path_factory.mktemp("xla_cache")
+    """Every CLI run by the tests shares one persistent compilation cache (so the suite compiles
+    each step once, whichever worker needs it first), never the user's ~/.cache/overtone/xla."""
+    folder = shared_folder(tmp_path_factory, "xla_cache")
     os.environ["OVERTONE_COMPILATION_CACHE"] = str(folder)
     return folder
 
 
 @pytest.fixture(scope="session")
 def embedded_cache(tmp_path_factory) -> Path:
-    """A small embedded corpus (one velocity, an octave apart), rendered once per session."""
-    cache = tmp_path_factory.mktemp("overtone_cache")
+    """The embedded corpora's cache of this session, one for all workers (a corpus is rendered
+    once, by the first worker that needs it; the others wait for it). Holds the small NSynth
+    stand-in (one velocity, an octave apart) from the start."""
+    cache = shared_folder(tmp_path_factory, "overtone_cache")
     soundfont.ensure_corpus(cache, pitch_step=12, velocities=(100,))
     return cache
 
@@ -95,16 +106,22 @@ class Trained(nnx.Module):
         self.objective = nnx.Linear(128, 11, rngs=nnx.Rngs(seed))
 
 
-def write_run(folder, seed: int = 7) -> Trained:
+def write_run(folder, seed: int = 7, *, export: bool = True) -> Trained:
+    """A pretraining work directory as the loop leaves it (config.json, a best checkpoint of the
+    named {"model", "optimizer"} state) and, with `export`, its bundle (RUN/export)."""
     model = Trained(seed)
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
-    _, state = nnx.split((model, optimizer))
+    state = nnx.state(trained(model, optimizer))
     checkpoints = Checkpoints(folder)
     checkpoints.save(5, state, {"step": 5}, best=True)
     checkpoints.wait()
     checkpoints.close()
     config = {"seed": 0, "encoder": {"name": "compact"}, "frontend": {"name": "vggish_logmel"}}
     (folder / "config.json").write_text(json.dumps(config))
+    if export:
+        from pretrain.export import export_run
+
+        export_run(folder)
     return model
 
 
@@ -142,6 +159,55 @@ def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.Complete
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def configured(spec: str, *overrides: str):
+    """The config `--config=SPEC --config.KEY=VALUE ...` gives a command, built as the command
+    line builds it (a value is parsed as the key's current type, as ml_collections does; strings
+    stay strings), then range-checked and its paths made absolute."""
+    import ast
+
+    import configs
+    from runtime import cli
+
+    config = configs.load(configs.resolve(spec))
+    for item in overrides:
+        key, value = item.removeprefix("--config.").split("=", 1)
+        *parents, leaf = key.split(".")
+        section = config
+        for parent in parents:
+            section = section[parent]
+        section[leaf] = value if isinstance(section[leaf], str) else ast.literal_eval(value)
+    cli.check_values(config)
+    cli.absolute_paths(config)
+    return config
+
+
+@pytest.fixture
+def in_process(embedded_cache, monkeypatch):
+    """Runs a stage's train function in this process — what `python -m pretrain` / `finetune`
+    call after parsing flags — without a new interpreter, imports and compilations (the
+    persistent compilation cache is shared with the CLI runs). The end-to-end tests use it; a
+    few CLI tests keep the command line itself covered."""
+    from runtime.performance import enable_compilation_cache
+    from runtime.workdir import release
+
+    monkeypatch.setenv("OVERTONE_CACHE", str(embedded_cache))
+    monkeypatch.delenv("NSYNTH_DIR", raising=False)
+    enable_compilation_cache()
+    held = []
+
+    def run(stage: str, workdir, spec: str, *overrides: str) -> dict:
+        if stage == "pretrain":
+            from pretrain.train import train_and_evaluate as train
+        else:
+            from finetune.train import finetune_and_evaluate as train
+        held.append(workdir)
+        return train(configured(spec, *overrides), workdir)
+
+    yield run
+    for workdir in held:
+        release(workdir)
 
 
 SLOWEST_FIRST = ("test_readme.py",)  # minutes each: started first, so the workers finish together

@@ -69,7 +69,7 @@ def test_missing_dataset_roots_say_what_they_expected(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--config.evaluation.thresold=0.3"], "thresold"),
     (["--config.train.num_epochs=many"], "num_epochs"),
-    (["--encoder=/no/such/run"], "EncoderSourceError: --encoder=/no/such/run: no such bundle or run folder"),
+    (["--encoder=/no/such/run"], "EncoderSourceError: --encoder=/no/such/run: no such folder"),
     (["--config.data.root=/no/such/openmic"], "OpenMICFormatError: /no/such/openmic/openmic-2018.npz not found"),
 ])  # fmt: skip
 def test_finetune_cli_refuses_bad_flags_and_sources_in_one_line(args, message, subprocess_env, tmp_path):

@@ -15,8 +15,8 @@ from flax import nnx
 import encoders
 from encoders import bundle as bundles
 from encoders.embedding import embed_sequences
-from encoders.export import export_run
 from encoders.pretrained import load_encoder
+from pretrain.export import export_run
 
 
 def audio(seconds: float = 3.0, rate: int = 16000) -> np.ndarray:
@@ -27,7 +27,7 @@ def audio(seconds: float = 3.0, rate: int = 16000) -> np.ndarray:
 
 @pytest.fixture
 def exported(tmp_path):
-    model = write_run(tmp_path / "run")
+    model = write_run(tmp_path / "run", export=False)
     return model, export_run(tmp_path / "run", tmp_path / "bundle")
 
 

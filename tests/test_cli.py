@@ -14,7 +14,7 @@ import pytest
 from ml_collections import ConfigDict
 
 import configs
-from overtone.errors import UnknownNameError, did_you_mean
+from overtone.errors import BadValueError, UnknownNameError, did_you_mean
 from overtone.progress import Progress, eta
 from runtime import cli
 
@@ -58,7 +58,7 @@ def test_names_get_a_did_you_mean():
     ("pretrain", ["--config=NAME", "--workdir=DIR", "nsynth_mixup ", "freesound_align ", "examples:"]),
     ("finetune", ["--encoder=VALUE", "irmas_finetune ", "openmic_attention_cqt_aug ", "folder_4class_cnn "]),
     ("finetune.probe", ["--task=VALUE", "--seeds=VALUE", "nsynth_family"]),
-    ("encoders.export", ["--run", "--checkpoint", "--out", "example:"]),
+    ("pretrain.export", ["--run", "--checkpoint", "--out", "example:"]),
     ("encoders.embed", ["--encoder", "--hop", "--out"]),
     ("pretrain.cache", ["--config", "--out", "--workers"]),
     ("finetune.compare", ["--out", "--split"]),
@@ -126,13 +126,13 @@ def test_progress_without_a_terminal_logs_lines_with_rate_and_eta(caplog, monkey
     ({"train": {"num_steps": 0, "num_epochs": 0}}, "nothing to train"),
 ])  # fmt: skip
 def test_config_values_are_range_checked(values, message):
-    with pytest.raises(configs.ConfigError, match=re.escape(message)):
+    with pytest.raises(BadValueError, match=re.escape(message)):
         cli.check_values(ConfigDict(values))
 
 
 def test_every_shipped_config_passes_the_value_checks():
     for name in configs.names():
-        cli.check_values(cli.load_config(configs.resolve(name)))
+        cli.check_values(configs.load(configs.resolve(name)))
 
 
 @pytest.mark.parametrize("encoder", ["random:nope", "does/not/exist"])

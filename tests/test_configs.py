@@ -16,7 +16,6 @@ from finetune.heads import build_head
 from finetune.train import MODES
 from overtone.errors import UnknownNameError
 from pretrain import build_model
-from runtime import cli
 
 NUM_CLASSES = {"family": len(FAMILIES), "instrument": 1006, "tags": 1000}
 VARIANTS = {
@@ -60,7 +59,10 @@ def test_config_loads_and_builds(name, arg):
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
         assert model.encoder.embedding_dim == (512 if config.encoder.name == "sinc" else 128)
         assert (config.frontend.name == "waveform") == (config.encoder.name == "sinc")
-        assert config.encoder.get("in_channels", 1) == (3 if config.frontend.name == "multistft" else 1)
+        import encoders
+
+        completed = encoders.match_frontend(config.encoder.to_dict(), config.frontend.to_dict())
+        assert completed.get("in_channels", 1) == (3 if config.frontend.name == "multistft" else 1)
     else:  # downstream
         x = jnp.zeros((2, config.protocol.window_patches, 128))
         out = jax.eval_shape(lambda: build_head(config.model, 20, 128, rngs=nnx.Rngs(0))(x))
@@ -70,15 +72,15 @@ def test_config_loads_and_builds(name, arg):
 
 
 def test_bare_name_resolves_to_the_config_file():
-    resolved = cli.resolve_config_flag(["prog", "--config=nsynth_mixup:encoder=compact", "--x=1"])
+    resolved = configs.resolve_flag(["prog", "--config=nsynth_mixup:encoder=compact", "--x=1"])
     assert resolved[1] == f"--config={configs.config_dir() / 'nsynth_mixup.py'}:encoder=compact"
-    assert cli.resolve_config_flag(["p", "--config", "nsynth_mixup"])[2].endswith("configs/nsynth_mixup.py")
+    assert configs.resolve_flag(["p", "--config", "nsynth_mixup"])[2].endswith("configs/nsynth_mixup.py")
     probe = configs.config_dir() / "probe.py"
-    assert cli.resolve_config_flag(["p", "--config=configs/probe.py"])[1] == f"--config={probe}"
+    assert configs.resolve_flag(["p", "--config=configs/probe.py"])[1] == f"--config={probe}"
     with pytest.raises(UnknownNameError, match="no config file .*some/where.py"):
-        cli.resolve_config_flag(["p", "--config=some/where.py"])
+        configs.resolve_flag(["p", "--config=some/where.py"])
     with pytest.raises(UnknownNameError, match=r"available: \[.*'nsynth_mixup'"):
-        cli.resolve_config_flag(["p", "--config=nsynth_mixupp"])
+        configs.resolve_flag(["p", "--config=nsynth_mixupp"])
 
 
 def test_configs_folder_can_be_overridden(tmp_path, monkeypatch):

@@ -55,7 +55,7 @@ def final_parameters(workdir, step: int = 24, kind: str = "checkpoints") -> dict
     checkpointer = ocp.PyTreeCheckpointer()
     metadata = checkpointer.metadata(path).item_metadata.tree
     as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), metadata)
-    return checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=as_numpy))["0"]
+    return checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=as_numpy))["model"]
 
 
 def assert_same_tree(a, b):

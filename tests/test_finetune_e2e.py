@@ -1,4 +1,5 @@
-"""`python -m finetune --config=openmic_attention` end to end on the embedded stand-in."""
+"""Fine-tuning end to end on the embedded stand-ins: `python -m finetune` itself once (its
+output lines), the other configs in process (`finetune_and_evaluate`, what the command runs)."""
 
 import json
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import finetune
+from conftest import TINY_NSYNTH, finetune
 
 from runtime.metrics_log import read_metrics
 
@@ -32,6 +33,7 @@ def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path
 
 
 TINY_IRMAS = ("--config.data.embedded.recordings=3", "--config.data.embedded.test_excerpts=12")
+SMALL = ("--config.train.batch_size=16", "--config.train.log_every_steps=1")
 
 
 def check_report(workdir, *, single_label: bool) -> dict:
@@ -47,11 +49,16 @@ def check_report(workdir, *, single_label: bool) -> dict:
     return metrics
 
 
-def test_frozen_encoder_on_openmic_audio_reuses_its_embedding_cache(subprocess_env, tmp_path):
-    args = ("--encoder=random:compact", "--config.data.embedded.clips=80", "--config.train.num_epochs=4",
-            f"--config.data.embedding_cache={tmp_path / 'cache'}")  # fmt: skip
-    finetune(tmp_path / "a", "openmic_attention_encoder", *args, env=subprocess_env)
-    finetune(tmp_path / "b", "openmic_attention_encoder", *args, env=subprocess_env)
+def test_frozen_encoder_on_openmic_audio_reuses_its_embedding_cache(in_process, tmp_path):
+    args = (
+        "--config.encoder.source=random:compact",
+        "--config.data.embedded.clips=80",
+        "--config.train.num_epochs=4",
+        f"--config.data.embedding_cache={tmp_path / 'cache'}",
+        *SMALL,
+    )
+    in_process("finetune", tmp_path / "a", "openmic_attention_encoder", *args)
+    in_process("finetune", tmp_path / "b", "openmic_attention_encoder", *args)
     first, second = (json.loads((tmp_path / r / "summary.json").read_text())["data"] for r in "ab")
     assert first["embedding_cache"]["reused"] is False and second["embedding_cache"]["reused"] is True
     assert first["embedding_cache"]["path"] == second["embedding_cache"]["path"]
@@ -62,10 +69,17 @@ def test_frozen_encoder_on_openmic_audio_reuses_its_embedding_cache(subprocess_e
     assert scaling["low"].shape == (128,) and (scaling["high"] >= scaling["low"]).all()
 
 
-def test_irmas_attention_chooses_its_threshold_on_validation(subprocess_env, tmp_path):
-    result = finetune(tmp_path, "irmas_attention", "--encoder=random:compact", "--config.train.num_epochs=15",
-                      *TINY_IRMAS, env=subprocess_env)  # fmt: skip
-    assert "EMBEDDED" in result.stderr and "valid)" in result.stdout
+def test_irmas_attention_chooses_its_threshold_on_validation(in_process, tmp_path, caplog):
+    in_process(
+        "finetune",
+        tmp_path,
+        "irmas_attention",
+        "--config.encoder.source=random:compact",
+        "--config.train.num_epochs=15",
+        *TINY_IRMAS,
+        *SMALL,
+    )
+    assert "EMBEDDED" in caplog.text
     metrics = check_report(tmp_path, single_label=True)
     assert metrics["threshold"]["chosen_on"] == "valid"
     assert 0.0 <= metrics["valid"]["single_label"]["accuracy"] <= 1.0
@@ -75,27 +89,45 @@ def test_irmas_attention_chooses_its_threshold_on_validation(subprocess_env, tmp
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 
-def test_irmas_finetune_starts_from_a_pretraining_run(subprocess_env, tmp_path):
+def test_irmas_finetune_starts_from_a_pretraining_run(in_process, tmp_path):
     from encoders.pretrained import load_encoder
 
     run = tmp_path / "pretrain"
-    command = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup:encoder=compact", f"--workdir={run}",
-               "--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)",
-               "--config.train.batch_size=16", "--config.train.num_steps=3",
-               "--config.train.eval_every_steps=3"]  # fmt: skip
-    assert subprocess.run(command, env=subprocess_env, capture_output=True, timeout=600).returncode == 0
+    in_process(
+        "pretrain",
+        run,
+        "nsynth_mixup:encoder=compact",
+        *TINY_NSYNTH,
+        "--config.train.batch_size=16",
+        "--config.train.num_steps=3",
+        "--config.train.eval_every_steps=3",
+    )
     workdir = tmp_path / "finetune"
-    finetune(workdir, "irmas_finetune", f"--encoder={run}", "--config.train.num_epochs=3", *TINY_IRMAS,
-             env=subprocess_env)  # fmt: skip
+    in_process(
+        "finetune",
+        workdir,
+        "irmas_finetune",
+        f"--config.encoder.source={run}",
+        "--config.train.num_epochs=3",
+        *TINY_IRMAS,
+        *SMALL,
+    )
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["data"]["encoder"] == str(run)
     assert summary["data"]["encoder_checksum"] == load_encoder(str(run)).checksum
     check_report(workdir, single_label=True)
 
 
-def test_irmas_multistft_trains_a_three_channel_cnn_with_spec_augment(subprocess_env, tmp_path):
-    finetune(tmp_path, "irmas_multistft", "--config.train.num_epochs=3", "--config.mix.prob=0.5", *TINY_IRMAS,
-             env=subprocess_env)  # fmt: skip
+def test_irmas_multistft_trains_a_three_channel_cnn_with_spec_augment(in_process, tmp_path):
+    in_process(
+        "finetune",
+        tmp_path,
+        "irmas_multistft",
+        "--config.train.num_epochs=3",
+        "--config.mix.prob=0.5",
+        *TINY_IRMAS,
+        *SMALL,
+    )
     metrics = check_report(tmp_path, single_label=True)
     assert 0.0 <= metrics["test"]["top1_in_labels"] <= 1.0
     assert "top1_in_labels" in (tmp_path / "report" / "report.md").read_text()
@@ -103,9 +135,15 @@ def test_irmas_multistft_trains_a_three_channel_cnn_with_spec_augment(subprocess
     assert config["frontend"]["name"] == "multistft" and config["encoder"]["in_channels"] == 3
 
 
-def test_openmic_cqt_with_augmentation_trains_end_to_end(subprocess_env, tmp_path):
-    finetune(tmp_path, "openmic_attention_cqt_aug", "--config.data.embedded.clips=80", "--config.train.num_epochs=1",
-             "--config.train.batch_size=8", env=subprocess_env)  # fmt: skip
+def test_openmic_cqt_with_augmentation_trains_end_to_end(in_process, tmp_path):
+    in_process(
+        "finetune",
+        tmp_path,
+        "openmic_attention_cqt_aug",
+        "--config.data.embedded.clips=80",
+        "--config.train.num_steps=3",
+        "--config.train.batch_size=8",
+    )
     check_report(tmp_path, single_label=False)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["frontend"]["name"] == "cqt" and config["mode"] == "finetune"
@@ -137,7 +175,7 @@ def test_a_finished_run_is_not_credited_to_another_encoder(subprocess_env, tmp_p
     write_run(tmp_path / "encoder", seed=7)
     args = (f"--encoder={tmp_path / 'encoder'}", "--config.data.embedded.clips=80", "--config.train.num_steps=2",
             f"--config.data.embedding_cache={tmp_path / 'cache'}")  # fmt: skip
-    finetune(tmp_path / "run", "openmic_attention_encoder", *args, env=subprocess_env)
+    finetune(tmp_path / "run", "openmic_attention_encoder", *args, env=subprocess_env)  # the command line: kept
     before = tree_digest(tmp_path / "run")
     (tmp_path / "encoder").rename(tmp_path / "encoder.old")
     write_run(tmp_path / "encoder", seed=8)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import finetune, tone
+from conftest import tone
 
 from corpora.folder import FolderFormatError, read_labelled_audio
 from runtime.metrics_log import read_metrics
@@ -68,10 +68,17 @@ def test_folder_errors(tmp_path):
         read_labelled_audio(tmp_path, valid_fraction=0.0)
 
 
-def test_folder_4class_cnn_end_to_end(subprocess_env, tmp_path):
-    result = finetune(tmp_path, "folder_4class_cnn", "--config.data.embedded.clips=12", "--config.train.num_epochs=8",
-                      "--config.train.batch_size=8", env=subprocess_env)  # fmt: skip
-    assert "EMBEDDED 4-class" in result.stderr
+def test_folder_4class_cnn_end_to_end(in_process, tmp_path, caplog):
+    in_process(
+        "finetune",
+        tmp_path,
+        "folder_4class_cnn",
+        "--config.data.embedded.clips=12",
+        "--config.train.num_epochs=8",
+        "--config.train.batch_size=8",
+        "--config.train.log_every_steps=1",
+    )
+    assert "EMBEDDED 4-class" in caplog.text
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     single = metrics["test"]["single_label"]
     assert set(single["per_class"]) == {"drums", "flute", "other", "piano"}

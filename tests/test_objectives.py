@@ -8,7 +8,8 @@ from flax import nnx
 
 import encoders
 import objectives
-from objectives.family_mixup import FamilyMixup, mixup, smooth
+from encoders.augment import mixup
+from objectives.family_mixup import FamilyMixup, smooth
 
 
 def log_softmax_np(z):

@@ -2,6 +2,7 @@
 exactly, gives the same losses on 1 and 4 devices, and stops cleanly on a NaN."""
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import TINY_NSYNTH, pretrain, train_losses
+from conftest import TINY, TINY_NSYNTH, pretrain, train_losses
 
 from runtime.metrics_log import read_metrics
 
@@ -48,11 +49,18 @@ def test_run_writes_its_outputs_and_learns(baseline):
     assert 0.0 <= summary["test"]["accuracy"] <= 1.0
     assert summary["data"]["embedded"] and summary["data"]["splits"]["train"]["used"] > 100
     assert json.loads((workdir / "config.json").read_text())["encoder"]["name"] == "compact"
-    # the encoder bundle is exported at the end, from the best checkpoint
+    # the encoder bundle is written at the end from the best model in memory: the same weights
+    # as the best checkpoint (re-exported from disk for comparison), named by the same state checksum
     manifest = json.loads((workdir / "export" / "manifest.json").read_text())
     assert summary["export"] == str(workdir / "export")
     assert manifest["source"]["checkpoint"] == "best" and manifest["source"]["objective"] == "family_mixup"
-    assert manifest["source"]["step"] == summary["best_step"]
+    assert manifest["source"]["step"] == summary["best_step"] == summary["evaluated"]["step"]
+    assert manifest["source"]["state_sha256"] == summary["evaluated"]["state_sha256"]
+    from pretrain.export import export_run
+
+    again = json.loads((export_run(workdir, workdir.parent / "reexported") / "manifest.json").read_text())
+    assert again["weights"]["parameter_checksum"] == manifest["weights"]["parameter_checksum"]
+    assert again["source"]["step"] == manifest["source"]["step"]
 
 
 def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):
@@ -61,6 +69,36 @@ def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):
     result = pretrain(workdir, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
     assert "already finished" in result.stderr
     assert (workdir / "metrics.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("state", ["finished", "killed"])
+def test_a_changed_config_is_refused_on_a_run_before_any_data_is_read(baseline, tmp_path, monkeypatch, state):
+    """The fingerprint rule through the pretraining entry point, on a real run directory (finished,
+    or as a kill leaves it): each result-determining change is refused in one line before the
+    corpus is opened, and no byte of the directory changes."""
+    from ml_collections import ConfigDict
+    from test_workdir import tree_digest
+
+    import pretrain.train
+    from runtime.workdir import WorkdirError
+
+    workdir = tmp_path / "run"
+    shutil.copytree(baseline[0], workdir)
+    if state == "killed":
+        for name in ("summary.json", "export", "checkpoints/24"):
+            shutil.rmtree(workdir / name) if (workdir / name).is_dir() else (workdir / name).unlink()
+    before = tree_digest(workdir)
+    monkeypatch.setattr(pretrain.train, "get_dataset", None)  # any data access would fail loudly
+    monkeypatch.setattr(pretrain.train, "check_names", lambda config: None)
+    for key, value in (("train.batch_size", 8), ("optimizer.learning_rate", 0.5), ("frontend.name", "logmel"),
+                       ("objective.mixup_alpha", 0.7), ("seed", 3)):  # fmt: skip
+        config = ConfigDict(json.loads((workdir / "config.json").read_text()))
+        section, leaf = (config, key) if "." not in key else (config[key.split(".")[0]], key.split(".")[1])
+        assert leaf in section and section[leaf] != value
+        section[leaf] = value
+        with pytest.raises(WorkdirError, match=f"holds a run with another config \\({key}: .*nothing was changed"):
+            pretrain.train.train_and_evaluate(config, workdir)
+    assert tree_digest(workdir) == before
 
 
 def test_killed_before_its_summary_a_finished_run_only_writes_it(baseline, subprocess_env, tmp_path):
@@ -201,47 +239,38 @@ def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_
 @pytest.mark.parametrize(
     "config", ["nsynth_denoise_add", "nsynth_denoise_mul", "nsynth_mixup_denoise", "nsynth_textual", "freesound_align"]
 )
-def test_other_objectives_train_through_the_same_cli(config, subprocess_env, tmp_path):
-    # the word-vector run also exercises SpecAugment in pretraining
+def test_other_objectives_train_and_resume_in_the_shared_loop(config, in_process, tmp_path, caplog):
+    """Each objective, run in process as its command would run it: learns, checkpoints, and
+    resumed from step 6 reproduces its run (the word-vector run also exercises SpecAugment)."""
+    caplog.set_level(logging.INFO)
     extra = (
-        ("--config.spec_augment.time_masks=2", "--config.spec_augment.freq_masks=1")
+        ["--config.spec_augment.time_masks=2", "--config.spec_augment.freq_masks=1"]
         if config == "nsynth_textual"
-        else ()
+        else []
     )
-    result = pretrain(
-        tmp_path,
+    sizes = TINY + ([] if config.startswith("freesound") else TINY_NSYNTH)
+    args = (
+        f"{config}:encoder=compact",
+        *sizes,
         "--config.train.num_steps=12",
         "--config.train.eval_every_steps=6",
         *extra,
-        env=subprocess_env,
-        config=config,
     )
-    assert result.returncode == 0
+    in_process("pretrain", tmp_path, *args)
     rows = read_metrics(tmp_path)
     losses = [r["loss"] for r in rows if r["split"] == "train"]
     assert len(losses) == 12 and np.all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 12]
-    assert json.loads((tmp_path / "config.json").read_text())["objective"]["name"] in (
-        "denoise",
-        "multi",
-        "textual",
-        "tag_align",
-    )
+    objective = json.loads((tmp_path / "config.json").read_text())["objective"]["name"]
+    assert objective in ("denoise", "multi", "textual", "tag_align")
     # as if killed just before the last checkpoint: resuming from step 6 reproduces the run
     shutil.rmtree(tmp_path / "checkpoints" / "12")
     first = train_losses(tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     (tmp_path / "summary.json").unlink()
-    result = pretrain(
-        tmp_path,
-        "--config.train.num_steps=12",
-        "--config.train.eval_every_steps=6",
-        *extra,
-        env=subprocess_env,
-        config=config,
-    )
-    assert "resuming from step 6" in result.stderr
+    in_process("pretrain", tmp_path, *args)
+    assert "resuming from step 6" in caplog.text
     assert train_losses(tmp_path) == first
     assert json.loads((tmp_path / "summary.json").read_text())["test"] == summary["test"]
     if config == "freesound_align":

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -15,9 +16,12 @@ from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import EncoderSourceError, checksum, load_encoder
 from finetune import embedding_cache
 from overtone.audio import BadFileLog
+from pretrain.export import ExportError, export_run
+from runtime.checkpoint import CheckpointReadError
 
 
 def test_encoder_is_read_from_a_run_exactly(tmp_path):
+    """What the run's checkpoint holds is what its bundle (pretrain.export) serves, bit for bit."""
     saved = write_run(tmp_path)
     loaded = load_encoder(str(tmp_path))
     for a, b in zip(jax.tree.leaves(nnx.state(saved.encoder)), jax.tree.leaves(nnx.state(loaded.encoder)), strict=True):
@@ -37,11 +41,17 @@ def test_checksum_changes_with_any_weight():
 def test_bad_sources_say_what_was_expected(tmp_path):
     with pytest.raises(EncoderSourceError, match="unknown encoder 'resnet'"):
         load_encoder("random:resnet")
-    with pytest.raises(EncoderSourceError, match="config.json not found; expected a pretraining work directory"):
+    with pytest.raises(EncoderSourceError, match="no manifest.json in .*; expected an encoder bundle"):
         load_encoder(str(tmp_path))
-    (tmp_path / "config.json").write_text(json.dumps({"encoder": {"name": "compact"}}))
-    with pytest.raises(EncoderSourceError, match="no finished checkpoint"):
-        load_encoder(str(tmp_path))
+    with pytest.raises(EncoderSourceError, match="no such folder"):
+        load_encoder(str(tmp_path / "missing"))
+    write_run(tmp_path / "killed", export=False)  # a run stopped before its end: checkpoints, no bundle
+    with pytest.raises(EncoderSourceError, match="has no bundle .*`python -m pretrain.export --run=.*killed`"):
+        load_encoder(str(tmp_path / "killed"))
+    with pytest.raises(CheckpointReadError, match="no finished checkpoint 'latest'"):
+        export_run(tmp_path / "killed", checkpoint="latest")  # write_run saved a best checkpoint only
+    with pytest.raises(ExportError, match="not found; expected a pretraining work directory"):
+        export_run(tmp_path)
 
 
 def test_sequences_equal_whole_clip_encoding_at_any_chunking():
@@ -87,17 +97,50 @@ def test_embedding_cache_is_reused_and_keyed_on_weights_and_files(tmp_path):
     assert not list(cache.glob(".*partial*"))
 
 
+def test_a_damaged_or_edited_embedding_cache_entry_is_computed_again(tmp_path):
+    """The entry's digest covers every array: a truncated file, one changed value (old digest
+    kept) or a missing clip is never served as embeddings."""
+    rng = np.random.default_rng(2)
+    paths = {"train": [tmp_path / f"{i}.wav" for i in range(3)]}
+    for path in paths["train"]:
+        sf.write(path, 0.1 * rng.normal(size=20000), 16000)
+    loaded = load_encoder("random:compact")
+    loaded.encoder.eval()
+    args = (loaded.frontend, loaded.checksum, paths, tmp_path / "cache", BadFileLog(1.0))
+    first, info = embedding_cache.cached_sequences(loaded.encoder, *args)
+    entry = Path(info["path"])
+    pristine = entry.read_bytes()
+    with np.load(entry) as stored:
+        arrays = dict(stored)
+
+    def edited(**changes):
+        np.savez(entry, **(arrays | changes))
+
+    damages = {
+        "truncated": lambda: entry.write_bytes(pristine[: len(pristine) // 2]),
+        "one value changed": lambda: edited(**{"train.embeddings": arrays["train.embeddings"] + np.float32(1e-3)}),
+        "a clip dropped": lambda: edited(**{"train.lengths": arrays["train.lengths"][:2]}),
+        "no digest": lambda: np.savez(entry, **{k: v for k, v in arrays.items() if k != "digest"}),
+    }
+    for damage in damages.values():
+        damage()
+        again, info = embedding_cache.cached_sequences(loaded.encoder, *args)
+        assert not info["reused"]
+        for a, b in zip(first["train"], again["train"], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert entry.read_bytes() == pristine  # computed again and rewritten as it was
+
+
 def test_a_run_with_a_bundle_is_read_through_its_bundle(tmp_path):
-    """--encoder=RUN means the run's exported bundle (from its best checkpoint): no checkpoint is
-    read, so a run whose checkpoints were cleaned away still serves its encoder."""
+    """--encoder=RUN means the run's exported bundle: no checkpoint is read, so a run whose
+    checkpoints were cleaned away still serves its encoder."""
     import shutil
 
-    from encoders.export import export_run
-
     write_run(tmp_path / "run")
-    bundle = export_run(tmp_path / "run")
+    bundle = tmp_path / "run" / "export"
     for folder in ("best", "checkpoints"):
         shutil.rmtree(tmp_path / "run" / folder)
     loaded = load_encoder(str(tmp_path / "run"))
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert loaded.checksum == manifest["weights"]["parameter_checksum"]
+    assert manifest["source"]["checkpoint"] == "best" and manifest["source"]["step"] == 5

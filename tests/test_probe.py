@@ -9,8 +9,8 @@ from conftest import write_run
 from ml_collections import ConfigDict
 from sklearn.metrics import accuracy_score
 
-from encoders.export import export_run
 from finetune.probe import fit_linear, grid_search, predict
+from pretrain.export import export_run
 
 
 def blobs(n: int, flip: bool = False, seed: int = 0):
@@ -52,7 +52,7 @@ def test_unobserved_labels_do_not_change_the_multilabel_fit():
 
 
 def test_probe_cli_for_a_pretrained_and_a_random_encoder(subprocess_env, tmp_path):
-    write_run(tmp_path / "run")
+    write_run(tmp_path / "run", export=False)
     bundle = export_run(tmp_path / "run", tmp_path / "bundle")
     for name, encoder in (("pretrained", str(bundle)), ("random", "random:compact")):
         workdir = tmp_path / name

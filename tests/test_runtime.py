@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-from runtime.checkpoint import Checkpoints
+from runtime.checkpoint import CheckpointReadError, Checkpoints
 from runtime.metrics_log import MetricsWriter, read_metrics
 from runtime.optim import build_optimizer, learning_rate_schedule
 
@@ -30,16 +30,21 @@ def test_adam_with_weight_decay_is_pytorch_style_l2():
 
 
 def test_encoder_learns_at_a_scaled_rate_when_fine_tuning():
+    """The encoder's group is the filter fine-tuning declares, applied to a model shaped like its
+    EncoderWithHead: encoder updates scaled by 0.1, the head's unchanged."""
     from flax import nnx
+
+    from finetune.train import ENCODER_PARAMS
 
     class Model(nnx.Module):
         def __init__(self):
             self.encoder = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
-            self.head = nnx.Linear(2, 1, rngs=nnx.Rngs(1))
+            self.head = nnx.Sequential(nnx.Linear(2, 2, rngs=nnx.Rngs(1)), nnx.Linear(2, 1, rngs=nnx.Rngs(2)))
 
     params = nnx.state(Model(), nnx.Param)
     grads = jax.tree.map(lambda x: jnp.full_like(x, 0.3), params)
-    plain, scaled = build_optimizer(opt_config(), 10), build_optimizer(opt_config(encoder_lr_scale=0.1), 10)
+    plain = build_optimizer(opt_config(), 10)
+    scaled = build_optimizer(opt_config(), 10, lr_scales=[(ENCODER_PARAMS, 0.1)])
     reference, _ = plain.update(grads, plain.init(params), params)
     updates, _ = scaled.update(grads, scaled.init(params), params)
     for part, factor in (("encoder", 0.1), ("head", 1.0)):
@@ -82,6 +87,18 @@ def test_checkpoint_restore_falls_back_past_an_unreadable_step(tmp_path):
 
 def test_no_checkpoint_restores_to_none(tmp_path):
     assert Checkpoints(tmp_path).restore({"w": jnp.zeros(2)}) is None
+
+
+def test_checkpoints_that_fit_no_step_are_refused_not_restarted_over(tmp_path):
+    """Checkpoints of another model (another toolkit version's layout, say) are never taken as
+    "no checkpoint": that would train from step 0 over them."""
+    ckpt = Checkpoints(tmp_path)
+    ckpt.save(4, {"0": {"w": jnp.ones(3)}}, {"step": 4})
+    ckpt.wait()
+    ckpt.close()
+    with pytest.raises(CheckpointReadError, match="none of the checkpoints .* can be read into this model"):
+        Checkpoints(tmp_path).restore({"model": {"w": jnp.zeros(3)}})
+    assert (tmp_path / "checkpoints" / "4").is_dir()
 
 
 def test_metrics_log_drops_rows_after_the_resumed_step(tmp_path):

@@ -113,7 +113,7 @@ def test_a_poisoned_embedding_cache_entry_is_never_unpickled_but_recomputed(tmp_
     np.savez(entry, **{"train.embeddings": np.array([object()], dtype=object), "train.lengths": np.array([1])})
     result, info = embedding_cache.cached_sequences(loaded.encoder, loaded.frontend, loaded.checksum, paths, tmp_path,
                                                     BadFileLog(1.0))  # fmt: skip
-    assert "is unreadable" in caplog.text and "allow_pickle" in caplog.text and not info["reused"]
+    assert "is unusable" in caplog.text and "allow_pickle" in caplog.text and not info["reused"]
     assert result["train"][0].shape == (1, 128)
     with np.load(entry, allow_pickle=False) as stored:  # replaced by a clean entry
         assert stored["train.embeddings"].dtype == np.float32

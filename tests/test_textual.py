@@ -52,6 +52,9 @@ def test_targets_average_unit_word_vectors_and_flag_undescribed_notes():
 
 
 def test_shipped_table_is_real_300d_vectors_in_quality_order():
+    from objectives import word_vectors
+
+    assert word_vectors.QUALITIES == QUALITIES  # the objective's row order is the reader's flag order
     vectors = load_quality_vectors()
     assert vectors.shape == (10, 300) and np.all(np.isfinite(vectors))
     meta = json.loads(TABLE.read_text())

@@ -1,14 +1,36 @@
-"""SpecAugment time and frequency masking (Park et al. 2019), on device inside the train step.
+"""Batch augmentations that run on device inside the train step, shared by pretraining and
+fine-tuning (waveform effects, which run in the input pipeline, are `corpora.augment`):
 
-Each patch gets `time_masks` runs of up to `time_width` consecutive frames and `freq_masks`
-runs of up to `freq_width` consecutive bands (widths uniform in [0, width], starts uniform),
-set to that patch's mean value. Keyed by the step's RNG, so masked runs resume exactly.
+* `mixup`: pairs every example with its neighbour and mixes inputs, targets and weights.
+* SpecAugment time and frequency masking (Park et al. 2019) on front-end patches: each patch
+  gets `time_masks` runs of up to `time_width` consecutive frames and `freq_masks` runs of up
+  to `freq_width` consecutive bands (widths uniform in [0, width], starts uniform), set to
+  that patch's mean value.
+
+Both are keyed by the step's RNG, so a resumed run augments exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+
+def mixup(key: jax.Array, audio, targets, weights, *, prob: float, alpha: float):
+    """Mix each example with the next one in the batch; returns (audio, targets, weights, λ).
+
+    λ = 1 (nothing mixed) for batches not selected. A mixed example only counts when both
+    of its sources loaded (weights multiply).
+    """
+    draw_key, apply_key = jax.random.split(key)
+    lam = jax.random.beta(draw_key, alpha, alpha)
+    apply = jax.random.uniform(apply_key) < prob
+    lam = jnp.where(apply, lam, 1.0).astype(audio.dtype)
+    partner = lambda x: jnp.roll(x, 1, axis=0)  # noqa: E731
+    audio = lam * audio + (1.0 - lam) * partner(audio)
+    targets = lam * targets + (1.0 - lam) * partner(targets)
+    weights = weights * jnp.where(apply, partner(weights), 1.0)
+    return audio, targets, weights, lam
 
 
 def _runs(key, count: int, width: int, size: int, n: int) -> jax.Array:

@@ -89,17 +89,28 @@ def resolve_flag(argv: list[str]) -> list[str]:
     return out
 
 
-def listing(kind: str) -> list[str]:
-    """'NAME  first docstring line' for each config that entry point `kind` runs: pretrain
-    configs have an objective, finetune configs a mode, probe configs a task."""
-    marker = {"pretrain": "objective", "finetune": "mode", "probe": "task"}[kind]
+ENTRY_POINTS = {"pretrain": "python -m pretrain", "finetune": "python -m finetune", "probe": "python -m finetune.probe"}
+
+
+def kind(config) -> str | None:
+    """Which entry point runs `config`: pretrain configs have an objective, probe configs a
+    task, finetune configs a mode (and no task)."""
+    if "task" in config:
+        return "probe"
+    if "objective" in config:
+        return "pretrain"
+    return "finetune" if "mode" in config else None
+
+
+def listing(kind_name: str) -> list[str]:
+    """'NAME  first docstring line' for each config that entry point `kind_name` runs."""
     rows = []
     for name in names():
         try:
             config = load(resolve(name))
         except Exception:  # noqa: BLE001 - a broken user config must not break --help
             continue
-        if marker in config and (kind != "finetune" or "task" not in config):
+        if kind(config) == kind_name:
             rows.append(name)
     width = max(map(len, rows), default=0) + 2
     return [f"{name:<{width}}{summary(name)}" for name in rows]

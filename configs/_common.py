@@ -16,7 +16,8 @@ def nsynth_data() -> ConfigDict:
             pitch_max=127,
             drop_silent=True,
             silence_threshold=1e-4,  # peak |amplitude| at or below which a note is silent
-            max_bad_fraction=0.01,
+            max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
+            max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable
             segment_patches=1,  # training crop length in 0.96-s patches (1 → 0.975 s)
             crop_max_offset_seconds=3.0,  # training crops start in [0, this] (notes hold 3 s)
             workers=2,
@@ -95,7 +96,8 @@ def freesound_data() -> ConfigDict:
             require_real=False,
             vocabulary_size=1000,  # the most frequent train tags (COALA)
             silence_threshold=1e-4,
-            max_bad_fraction=0.01,
+            max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
+            max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable
             segment_patches=3,  # random 2.9-s crops anywhere in the clip
             crop_max_offset_seconds=0.0,  # unused: crops span the whole clip
             workers=2,
@@ -125,7 +127,8 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
             root="",  # or $OPENMIC_DIR / $IRMAS_DIR; empty and unset → the embedded stand-in
             require_real=False,
             valid_fraction=0.1,  # of the training data, fixed seed (IRMAS: by recording)
-            max_bad_fraction=0.01,
+            max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
+            max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable
             embedding_cache="",  # frozen mode; empty → $OVERTONE_CACHE/embeddings
             workers=2,
             prefetch=4,

@@ -84,26 +84,39 @@ def _read_class_folders(root: Path) -> list[tuple[Path, tuple[str, ...], None]]:
 def _read_manifest(path: Path) -> list[tuple[Path, tuple[str, ...], str | None]]:
     if not path.is_file():
         raise FolderFormatError(f"manifest {path} not found")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "labels"} - set(reader.fieldnames or ())
-        if missing:
-            raise FolderFormatError(f"{path}: missing column(s) {sorted(missing)}; expected path,labels[,split]")
-        rows = []
-        for line, row in enumerate(reader, 2):
-            audio = Path(row["path"]).expanduser()
-            audio = audio if audio.is_absolute() else path.parent / audio
-            if not audio.is_file():
-                raise FolderFormatError(f"{path} line {line}: audio file {audio} not found")
-            labels = tuple(dict.fromkeys(x.strip() for x in (row["labels"] or "").split(";") if x.strip()))
-            if not labels:
-                raise FolderFormatError(f"{path} line {line}: no labels for {row['path']}")
-            split = (row.get("split") or "").strip() or None
-            if split is not None and split not in SPLITS:
-                raise FolderFormatError(f"{path} line {line}: split {split!r} is not one of {SPLITS}")
-            rows.append((audio, labels, split))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = _manifest_rows(path, csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise FolderFormatError(f"{path} is not a UTF-8 CSV file: {err}") from err
     if not rows:
         raise FolderFormatError(f"{path} lists no files")
+    return rows
+
+
+def _manifest_rows(path: Path, reader: csv.DictReader) -> list[tuple[Path, tuple[str, ...], str | None]]:
+    missing = {"path", "labels"} - set(reader.fieldnames or ())
+    if missing:
+        raise FolderFormatError(f"{path}: missing column(s) {sorted(missing)}; expected path,labels[,split]")
+    rows = []
+    for line, row in enumerate(reader, 2):
+        if not row["path"]:
+            raise FolderFormatError(f"{path} line {line}: no path")
+        try:  # "~user" of no such user, a NUL byte: not a path this machine can open
+            audio = Path(row["path"]).expanduser()
+            audio = audio if audio.is_absolute() else path.parent / audio
+            found = audio.is_file()
+        except (RuntimeError, ValueError, OSError) as err:
+            raise FolderFormatError(f"{path} line {line}: path {row['path'][:100]!r} is not usable ({err})") from err
+        if not found:
+            raise FolderFormatError(f"{path} line {line}: audio file {audio} not found (or not a regular file)")
+        labels = tuple(dict.fromkeys(x.strip() for x in (row["labels"] or "").split(";") if x.strip()))
+        if not labels:
+            raise FolderFormatError(f"{path} line {line}: no labels for {row['path']}")
+        split = (row.get("split") or "").strip() or None
+        if split is not None and split not in SPLITS:
+            raise FolderFormatError(f"{path} line {line}: split {split!r} is not one of {SPLITS}")
+        rows.append((audio, labels, split))
     return rows
 
 

@@ -72,12 +72,14 @@ def read_fsd50k(root: str | Path) -> dict[str, list[Clip]]:
                 )
         try:
             metadata = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise FreesoundFormatError(f"{meta_path} is not valid JSON: {err}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise FreesoundFormatError(f"{meta_path} is not valid JSON: {str(err)[:200]}") from err
         if not isinstance(metadata, dict):
             raise FreesoundFormatError(f"{meta_path} must hold a JSON object keyed by clip id")
         for row_number, row in enumerate(_csv_rows(truth, required=("fname",)), 2):
             fname = row["fname"].strip()
+            if not fname or fname in (".", "..") or "/" in fname or "\\" in fname:
+                raise FreesoundFormatError(f"{truth} line {row_number}: fname {fname!r} is not a clip id")
             entry = metadata.get(fname)
             where = f"{meta_path}, clip {fname!r} (listed in {truth} line {row_number})"
             if not isinstance(entry, dict):
@@ -114,12 +116,16 @@ def _hash_split(relative: str) -> str:
 
 
 def _csv_rows(path: Path, *, required: tuple[str, ...]):
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FreesoundFormatError(f"{path}: header lacks column(s) {missing}; found {reader.fieldnames}")
-        yield from reader
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise FreesoundFormatError(f"{path}: header lacks column(s) {missing}; found {reader.fieldnames}")
+            for row in reader:
+                yield {k: v or "" for k, v in row.items()}  # a short row: its missing cells are empty
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise FreesoundFormatError(f"{path} is not a UTF-8 CSV file: {err}") from err
 
 
 def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
@@ -147,7 +153,7 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
     for name, clips in splits.items():
         tagged = [c for c in clips if vocabulary.multi_hot(c.tags).any()]
         kept, silent, lengths = scan(tagged, bad_log=bad_log, silence_threshold=data.silence_threshold,
-                                     cache_dir=cache_dir, workers=data.workers)  # fmt: skip
+                                     cache_dir=cache_dir, workers=data.workers, what=f"{name} split")  # fmt: skip
         out[name] = [dataclasses.replace(c, num_samples=lengths[c.key]) for c in kept]
         report["splits"][name] = {"listed": len(clips), "without_vocabulary_tags": len(clips) - len(tagged),
                                   "silent_dropped": silent, "used": len(out[name])}  # fmt: skip

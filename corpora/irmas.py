@@ -114,7 +114,11 @@ def _read_test_part(part: Path) -> list[Excerpt]:
         if not label_file.is_file():
             raise IRMASFormatError(f"{wav} has no label file {label_file.name} beside it")
         codes = []
-        for number, line in enumerate(label_file.read_text().splitlines(), 1):
+        try:
+            text = label_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise IRMASFormatError(f"{label_file} is not UTF-8 text ({err.reason} at byte {err.start})") from err
+        for number, line in enumerate(text.splitlines(), 1):
             code = line.strip()
             if not code:
                 continue

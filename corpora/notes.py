@@ -79,6 +79,7 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
                 silence_threshold=data.silence_threshold,
                 cache_dir=cache_dir,
                 workers=data.workers,
+                what=f"NSynth {split}",
             )
         else:
             kept, silent = chosen, 0

@@ -18,6 +18,7 @@ every selected note once.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import shutil
@@ -112,44 +113,72 @@ def read_split(root: str | Path, split: str, *, extract_dir: str | Path | None =
     folder = split_dir(root, split, extract_dir=extract_dir)
     path = folder / "examples.json"
     try:
-        entries = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise NSynthFormatError(f"{path} is not valid JSON: {err}") from err
+        entries = json.loads(path.read_text(), object_pairs_hook=_no_duplicate_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, DuplicateKeyError) as err:
+        raise NSynthFormatError(f"{path} is not valid JSON: {str(err)[:300]}") from err
     if not isinstance(entries, dict):
         raise NSynthFormatError(f"{path} must hold a JSON object keyed by note_str, got {type(entries).__name__}")
-    return sorted((_parse(path, folder, key, e) for key, e in entries.items()), key=lambda n: n.note_str)
+    notes = sorted((_parse(path, folder, key, e) for key, e in entries.items()), key=lambda n: n.note_str)
+    for before, after in itertools.pairwise(notes):
+        if before.note_str == after.note_str:
+            raise NSynthFormatError(f"{path}: note_str {after.note_str!r} is given by two entries")
+    return notes
+
+
+class DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})[:3]
+        raise DuplicateKeyError(f"key(s) {twice} appear twice in one object")
+    return dict(pairs)
+
+
+# field → inclusive range of the integer NSynth gives (MIDI pitch and velocity; ids ≥ 0)
+RANGES = {"instrument": (0, 2**31 - 1), "pitch": (0, 127), "velocity": (0, 127),
+          "instrument_family": (0, len(FAMILIES) - 1), "instrument_source": (0, len(SOURCES) - 1)}  # fmt: skip
 
 
 def _parse(path: Path, folder: Path, key: str, entry) -> Note:
-    where = f"{path}, entry {key!r}"
+    """One examples.json entry, every field used checked: type, range, and a note_str that is a
+    plain file name (it becomes audio/<note_str>.wav inside the split)."""
+    where = f"{path}, entry {key[:100]!r}"
     if not isinstance(entry, dict):
         raise NSynthFormatError(f"{where}: expected an object, got {type(entry).__name__}")
     missing = [f for f in REQUIRED_FIELDS if f not in entry]
     if missing:
         raise NSynthFormatError(f"{where}: missing field(s) {missing}; every entry needs {list(REQUIRED_FIELDS)}")
     note_str = entry.get("note_str", key)
-    try:
-        values = {f: int(entry[f]) for f in REQUIRED_FIELDS}
-    except (TypeError, ValueError) as err:
-        raise NSynthFormatError(f"{where}: fields {list(REQUIRED_FIELDS)} must be integers ({err})") from err
-    if not 0 <= values["instrument_family"] < len(FAMILIES):
-        raise NSynthFormatError(f"{where}: instrument_family {values['instrument_family']} is not in 0..10")
-    if not 0 <= values["instrument_source"] < len(SOURCES):
-        raise NSynthFormatError(f"{where}: instrument_source {values['instrument_source']} is not in 0..2")
+    if not isinstance(note_str, str) or not _plain_name(note_str):
+        raise NSynthFormatError(f"{where}: note_str {repr(note_str)[:100]} is not a plain file name")
+    values = {}
+    for field in REQUIRED_FIELDS:
+        value, (low, high) = entry[field], RANGES[field]
+        if type(value) is not int or not low <= value <= high:  # not bool, float, string or null
+            raise NSynthFormatError(f"{where}: {field} must be an integer in {low}..{high}, got {repr(value)[:50]}")
+        values[field] = value
     qualities = entry.get("qualities", [0] * len(QUALITIES))
-    if not (isinstance(qualities, list) and len(qualities) == len(QUALITIES)):
-        raise NSynthFormatError(f"{where}: qualities must be a list of {len(QUALITIES)} integers")
+    flags = isinstance(qualities, list) and len(qualities) == len(QUALITIES)
+    if not flags or not all(type(q) is int and q in (0, 1) for q in qualities):
+        raise NSynthFormatError(f"{where}: qualities must be a list of {len(QUALITIES)} flags, each 0 or 1")
     return Note(
         note_str=note_str,
         path=folder / "audio" / f"{note_str}.wav",
         instrument=values["instrument"],
-        instrument_str=str(entry.get("instrument_str", values["instrument"])),
+        instrument_str=str(entry.get("instrument_str", values["instrument"]))[:200],
         pitch=values["pitch"],
         velocity=values["velocity"],
         family=values["instrument_family"],
         source=values["instrument_source"],
-        qualities=tuple(int(q) for q in qualities),
+        qualities=tuple(qualities),
     )
+
+
+def _plain_name(name: str) -> bool:
+    return 0 < len(name) <= 200 and name not in (".", "..") and not any(c in name for c in "/\\\0")
 
 
 def select(notes: list[Note], *, families=(), sources=(), pitch_min: int = 0, pitch_max: int = 127) -> list[Note]:

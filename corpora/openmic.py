@@ -16,6 +16,7 @@ read with `allow_pickle=False`: a file whose arrays need pickle is refused.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 from pathlib import Path
@@ -73,6 +74,7 @@ def read_openmic(root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0
             f"{npz_path}: shapes disagree — X {x.shape}, Y_true {y_true.shape}, Y_mask {y_mask.shape}, "
             f"sample_key {keys.shape}; expected (N, T, D), (N, C), (N, C), (N,)"
         )
+    _check_values(npz_path, x, y_true, y_mask, keys)
     classes = _read_class_map(root / "class-map.json", y_true.shape[1])
     index = {str(k): i for i, k in enumerate(keys)}
     splits = {}
@@ -93,13 +95,46 @@ def read_openmic(root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0
     )
 
 
-def _read_class_map(path: Path, count: int) -> list[str]:
+def _check_values(path: Path, x, y_true, y_mask, keys) -> None:
+    """Every array the reader uses holds what OpenMIC ships: numbers (not strings), labels that
+    are finite and in [0, 1] wherever they are observed (an observed NaN would silently read as
+    a negative), a 0/1 mask, unique keys that are plain names."""
+    for name, array in (("X", x), ("Y_true", y_true), ("Y_mask", y_mask)):
+        if array.dtype.kind not in "biuf":
+            raise OpenMICFormatError(f"{path}: {name} holds {array.dtype} values; expected numbers")
+    observed = y_mask.astype(bool) if y_mask.dtype.kind == "b" else y_mask != 0
+    if y_mask.dtype.kind != "b" and not np.isin(y_mask, (0, 1)).all():
+        raise OpenMICFormatError(f"{path}: Y_mask must hold 0/1 (or booleans)")
+    labels = y_true[observed].astype(np.float64)
+    if not np.isfinite(labels).all() or ((labels < 0) | (labels > 1)).any():
+        bad = np.argwhere(observed & ~((y_true >= 0) & (y_true <= 1)))[0]
+        value = y_true[tuple(bad)]
+        raise OpenMICFormatError(f"{path}: Y_true[{bad[0]}, {bad[1]}] = {value} is observed but not in [0, 1]")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise OpenMICFormatError(f"{path}: X holds NaN or Inf")
+    names = keys.astype(str)
+    if len(set(names)) != len(names):
+        twice = collections.Counter(names).most_common(1)[0][0]
+        raise OpenMICFormatError(f"{path}: sample_key holds duplicates, e.g. {twice!r}")
+    plain = [k for k in names if not k or "/" in k or "\\" in k or k in (".", "..")]
+    if plain:
+        raise OpenMICFormatError(f"{path}: sample_key {plain[0]!r} is not a plain name (audio/<k[:3]>/<k>.ogg)")
+
+
+def _read_text(path: Path) -> str:
     try:
-        mapping = json.loads(path.read_text())
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise OpenMICFormatError(f"{path} not found") from err
-    except json.JSONDecodeError as err:
-        raise OpenMICFormatError(f"{path} is not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise OpenMICFormatError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from err
+
+
+def _read_class_map(path: Path, count: int) -> list[str]:
+    try:
+        mapping = json.loads(_read_text(path))
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise OpenMICFormatError(f"{path} is not valid JSON: {str(err)[:200]}") from err
     if not isinstance(mapping, dict) or sorted(mapping.values()) != list(range(count)):
         raise OpenMICFormatError(f"{path} must map {count} class names to the indices 0..{count - 1}")
     return [name for name, _ in sorted(mapping.items(), key=lambda item: item[1])]
@@ -109,7 +144,7 @@ def _read_split(path: Path, index: dict[str, int]) -> np.ndarray:
     if not path.is_file():
         raise OpenMICFormatError(f"split file {path} not found")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_read_text(path).splitlines(), 1):
         key = line.strip()
         if not key:
             continue

@@ -31,8 +31,11 @@ def scan(
     cache_dir: str | Path | None,
     workers: int = 4,
     sample_rate: int = 16000,
+    what: str = "one split",
 ) -> tuple[list, int, dict[str, int]]:
-    """(readable non-silent records, number of silent ones, key → length in samples)."""
+    """(readable non-silent records, number of silent ones, key → length in samples). Stops with
+    TooManyBadFilesError when more than the allowed fraction of `records` (`what`, for the
+    message) is unreadable."""
     cache = _Cache(cache_dir, records, sample_rate)
     results: dict[str, tuple[float, int]] = {}
 
@@ -51,12 +54,12 @@ def scan(
         for record, result in zip(records, measured, strict=True):
             cache.put(record, result)
             if isinstance(result, str):
-                bad_log.skip(record.path, result)
+                bad_log.skip(record.path, result, judge=False)  # judged below, on the whole list
             else:
                 bad_log.ok()
                 results[record.key] = result
     cache.save()
-    bad_log.check(final=True)
+    bad_log.judge(len(records) - len(results), len(records), what)
     kept = [r for r in records if r.key in results and results[r.key][0] > silence_threshold]
     return kept, len(results) - len(kept), {k: length for k, (_, length) in results.items()}
 
@@ -99,6 +102,6 @@ class _Cache:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")  # processes sharing the cache
         tmp.write_text(json.dumps(self.entries))
         tmp.replace(self.path)

@@ -32,7 +32,7 @@ from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.frontend import LogMel, build_frontend, frontend_config
 from overtone.audio import resample
 from overtone.disk import sha256_file, tree_sha256
-from overtone.errors import OvertoneError
+from overtone.errors import BadValueError, OvertoneError
 
 FORMAT, FORMAT_VERSION = "overtone-encoder-bundle", 2  # 2: the manifest digest ("integrity")
 READABLE_VERSIONS = (1, 2)
@@ -52,8 +52,8 @@ class BundleError(OvertoneError, ValueError):
 
 
 def flat_variables(encoder: nnx.Module) -> dict[str, np.ndarray]:
-    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(encoder)))[0]
-    return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf) for path, leaf in flat}
+    """Every variable of the encoder by its path name ("conv1/kernel"), as numpy."""
+    return {name: np.asarray(leaf) for name, leaf in _flat_state(encoder).items()}
 
 
 def _umask() -> int:
@@ -96,6 +96,24 @@ def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend
     return folder
 
 
+def as_float_audio(waveform) -> np.ndarray:
+    """float32 samples from any array a caller may hold: floats as they are, integer PCM scaled by
+    its type's range (int16 / 32768; unsigned 8-bit centred on 128) — never used unscaled.
+    Non-finite samples are refused: they would give finite but meaningless embeddings."""
+    wave = np.asarray(waveform)
+    if np.issubdtype(wave.dtype, np.signedinteger):
+        wave = wave.astype(np.float32) / np.float32(-np.iinfo(wave.dtype).min)
+    elif np.issubdtype(wave.dtype, np.unsignedinteger):
+        half = np.float32(np.iinfo(wave.dtype).max // 2 + 1)
+        wave = (wave.astype(np.float32) - half) / half
+    elif not np.issubdtype(wave.dtype, np.floating):
+        raise BadValueError(f"waveform of dtype {wave.dtype}: expected float or integer PCM samples")
+    wave = wave.astype(np.float32, copy=False)
+    if not np.isfinite(wave).all():
+        raise BadValueError(f"waveform has {int(np.size(wave) - np.isfinite(wave).sum())} NaN or Inf samples")
+    return wave
+
+
 @dataclasses.dataclass
 class EncoderBundle:
     """A loaded bundle: `embed(waveform, sample_rate) -> (T, D)`, `embed_clip(...) -> (D,)`."""
@@ -111,7 +129,7 @@ class EncoderBundle:
     def embed(self, waveform, sample_rate: int, *, hop_seconds: float | None = None) -> np.ndarray:
         """One embedding per patch, every `hop_seconds` (default: the bundle's hop). `waveform`
         is (samples,) or (samples, channels); channels are averaged, the rate converted."""
-        wave = np.asarray(waveform, np.float32)
+        wave = as_float_audio(waveform)
         if wave.ndim == 2:
             wave = wave.mean(axis=1)
         if wave.ndim != 1:
@@ -129,11 +147,11 @@ def load(folder: str | Path) -> EncoderBundle:
     folder = Path(folder).expanduser()
     manifest_path = folder / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise BundleError(f"{manifest_path} not found: not an encoder bundle") from err
-    except json.JSONDecodeError as err:
-        raise BundleError(f"{manifest_path} is not valid JSON: {err}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise BundleError(f"{manifest_path} is not valid JSON: {str(err)[:200]}") from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{manifest_path}: not an {FORMAT} manifest")
     if manifest.get("format_version") not in READABLE_VERSIONS:
@@ -146,33 +164,66 @@ def load(folder: str | Path) -> EncoderBundle:
         name, options = manifest["encoder"]["name"], dict(manifest["encoder"]["options"])
         frontend = build_frontend(manifest["frontend"])
         expected_sha = manifest["weights"]["sha256"]
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise BundleError(f"{manifest_path}: missing or malformed field ({err})") from err
-    if name not in ENCODERS:
-        raise BundleError(f"{manifest_path}: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
+    if not isinstance(name, str) or name not in ENCODERS:
+        raise BundleError(f"{manifest_path}: unknown encoder {repr(name)[:60]}; registered: {sorted(ENCODERS)}")
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise BundleError(f"{weights} not found")
     if sha256_file(weights) != expected_sha:
         raise BundleError(f"{weights} does not match the SHA-256 in {manifest_path}: corrupted or tampered with")
-    try:
-        encoder = build_encoder({"name": name, **options}, rngs=nnx.Rngs(0))
+    config = {"name": name, **options}
+    try:  # shapes only, nothing allocated: options asking for a giant network are refused below
+        abstract = nnx.eval_shape(lambda: build_encoder(config, rngs=nnx.Rngs(0)))
     except (KeyError, TypeError, ValueError) as err:
-        raise BundleError(f"{manifest_path}: encoder options {options} refused: {err}") from err
-    expected = flat_variables(encoder)
+        raise BundleError(f"{manifest_path}: encoder options {str(options)[:200]} refused: {err}") from err
+    expected = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in _flat_state(abstract).items()}
+    if sum(int(np.prod(shape)) for shape, _ in expected.values()) > MAX_PARAMETERS:
+        raise BundleError(f"{manifest_path}: encoder options {str(options)[:200]} ask for more than "
+                          f"{MAX_PARAMETERS:.0e} parameters")  # fmt: skip
+    _check_header(weights, expected, name, options)
+    encoder = build_encoder(config, rngs=nnx.Rngs(0))
     stored = safetensors.numpy.load_file(weights)
-    if set(stored) != set(expected) or any(stored[k].shape != v.shape for k, v in expected.items()):
-        raise BundleError(f"{weights} does not hold the variables of encoder {name!r} with options {options}")
-    wrong = [k for k, v in expected.items() if stored[k].dtype != v.dtype]
-    if wrong:
-        raise BundleError(f"{weights}: variable {wrong[0]} is {stored[wrong[0]].dtype}, the encoder needs "
-                          f"{expected[wrong[0]].dtype}")  # fmt: skip
     set_variables(encoder, stored)
     encoder.eval()
     expected_checksum = manifest["weights"].get("parameter_checksum")
     if expected_checksum is not None and parameter_checksum(encoder) != expected_checksum:
         raise BundleError(f"{weights}: the loaded variables do not match the manifest's parameter_checksum")
     return EncoderBundle(encoder, frontend, manifest)
+
+
+MAX_PARAMETERS = 2e9  # far above any encoder here (VGGish: 72 M); a guard against edited options
+
+
+def _flat_state(module: nnx.Module) -> dict:
+    flat = jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(nnx.state(module)))[0]
+    return {"/".join(str(getattr(k, "key", k)) for k in path): leaf for path, leaf in flat}
+
+
+def _check_header(weights: Path, expected: dict, name: str, options: dict) -> None:
+    """The safetensors header (read alone, no tensor data) names exactly the encoder's variables
+    with their shapes and dtypes; anything else is a BundleError naming the first difference."""
+    try:
+        with safetensors.safe_open(str(weights), framework="numpy") as f:
+            stored = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}  # noqa: SIM118
+    except Exception as err:  # noqa: BLE001 - the Rust reader raises its own types for a bad header
+        raise BundleError(f"{weights}: not a readable safetensors file ({str(err)[:200]})") from err
+    if set(stored) != set(expected):
+        extra, missing = sorted(set(stored) - set(expected)), sorted(set(expected) - set(stored))
+        raise BundleError(f"{weights} does not hold the variables of encoder {name!r} with options {options} "
+                          f"(unexpected: {extra[:3]}, missing: {missing[:3]})")  # fmt: skip
+    for key, (shape, dtype) in expected.items():
+        got_shape, got_dtype = stored[key]
+        if got_shape != shape:
+            raise BundleError(f"{weights}: variable {key} has shape {got_shape}, the encoder needs {shape}")
+        if _SAFETENSORS_DTYPES.get(got_dtype) != dtype:
+            shown = _SAFETENSORS_DTYPES.get(got_dtype, got_dtype)
+            raise BundleError(f"{weights}: variable {key} is {shown}, the encoder needs {dtype}")
+
+
+_SAFETENSORS_DTYPES = {"F32": np.dtype("float32"), "F64": np.dtype("float64"), "F16": np.dtype("float16"),
+                       "I64": np.dtype("int64"), "I32": np.dtype("int32")}  # fmt: skip
 
 
 def parameter_checksum(module: nnx.Module) -> str:

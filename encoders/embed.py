@@ -41,6 +41,11 @@ def find_audio(items: list[str]) -> list[Path]:
 
 
 def embed_files(source: str, items: list[str], out: str | Path, *, hop_seconds: float = 0.0, workers: int = 2) -> dict:
+    out = Path(out)
+    if out.suffix != ".npz":
+        out = out.with_name(out.name + ".npz")  # what np.savez would write: say so, and check that
+    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
+        raise BadValueError(f"--out={out}: a folder is in the way (or its parent is a file); give a new .npz file")
     paths = find_audio(items)
     if not paths:
         raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {items}")
@@ -64,8 +69,10 @@ def embed_files(source: str, items: list[str], out: str | Path, *, hop_seconds: 
         "encoder_checksum": np.array(loaded.checksum),
         "skipped": np.array([path for path, _ in bad_log.bad], dtype=str),
     }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial.npz")
+    np.savez(partial, **result)
+    partial.replace(out)  # complete or absent, never half-written
     return {"embedded": len(kept), "skipped": bad_log.bad, "out": str(out)}
 
 

@@ -22,6 +22,7 @@ is emulated, set `stft_dtype='float32'`.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -283,15 +284,45 @@ def frontend_config(frontend: LogMel) -> dict:
     return {"name": name, **dataclasses.asdict(frontend)}
 
 
+# Sane ranges of the numeric fields (inclusive): a value outside is refused before anything is
+# allocated (an fft_length of 2**40 from a careless config or an edited manifest would not fit)
+FIELD_RANGES = {
+    "sample_rate": (1, 384_000), "window_length": (1, 1 << 16), "hop_length": (1, 1 << 16),
+    "fft_length": (1, 1 << 16), "num_bands": (1, 1024), "fmin": (0.0, 192_000.0), "fmax": (0.0, 192_000.0),
+    "log_offset": (0.0, 1e3), "patch_frames": (1, 1 << 20), "patch_hop": (1, 1 << 20), "power": (0.5, 4.0),
+    "bins_per_octave": (1, 96), "filter_scale": (0.01, 100.0),
+}  # fmt: skip
+
+
 def build_frontend(config) -> LogMel:
-    """Front-end from `config.frontend` (`name` plus field overrides of that front-end)."""
+    """Front-end from `config.frontend` (`name` plus field overrides of that front-end); every
+    field's type and range checked first."""
     options = dict(config)
     name = options.pop("name", "vggish_logmel")
     if name not in FRONTENDS:
         raise unknown_name("front-end", name, FRONTENDS)
     cls = FRONTENDS[name]
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - set(fields))
     if unknown:
-        raise UnknownNameError(f"front-end {name!r} has no option(s) {unknown}; valid: {sorted(known)}")
+        raise UnknownNameError(f"front-end {name!r} has no option(s) {unknown}; valid: {sorted(fields)}")
+    for key, value in options.items():
+        _check_field(name, key, fields[key].type, value)
     return cls(**options)
+
+
+def _check_field(name: str, key: str, kind: str, value) -> None:
+    where = f"front-end {name!r} option {key}={repr(value)[:40]}"
+    if kind in ("int", "float"):
+        number = type(value) is int or (kind == "float" and type(value) is float and math.isfinite(value))
+        low, high = FIELD_RANGES.get(key, (0, 1 << 20))
+        if not number or not low <= value <= high:
+            raise BadValueError(f"{where}: expected {'an integer' if kind == 'int' else 'a number'} in {low}..{high}")
+    elif kind == "str" and not isinstance(value, str):
+        raise BadValueError(f"{where}: expected a string")
+    elif kind == "bool" and not isinstance(value, bool):
+        raise BadValueError(f"{where}: expected true or false")
+    elif kind.startswith("tuple"):
+        items = value if isinstance(value, list | tuple) else ()
+        if not 0 < len(items) <= 16 or not all(type(v) is int and 0 < v <= 1 << 16 for v in items):
+            raise BadValueError(f"{where}: expected a list of up to 16 positive integers")

@@ -33,7 +33,7 @@ from finetune import compare, embedding_cache, protocol
 from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet
-from overtone.audio import BadFileLog
+from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError, unknown_name
 from runtime import cli
 
@@ -44,7 +44,9 @@ def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np
     """split → (N, D) mean embeddings, standardised by the training split; unreadable clips dropped."""
     loaded = load_encoder(source, seed=seed)
     loaded.encoder.eval()
-    bad_log = BadFileLog(config.data[clips.name.split("_")[0]].max_bad_fraction)
+    data = config.data[clips.name.split("_")[0]]
+    set_max_seconds(data.get("max_seconds", 3600.0))
+    bad_log = BadFileLog(data.max_bad_fraction)
     cache_dir = Path(config.embedding_cache or default_cache_dir() / "embeddings")
     sequences, _ = embedding_cache.cached_sequences(loaded.encoder, loaded.frontend, loaded.checksum, clips.paths,
                                                     cache_dir, bad_log)  # fmt: skip

@@ -39,7 +39,7 @@ from finetune.attention import masked_bce
 from finetune.heads import build_head, check_head
 from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet, load_task
-from overtone.audio import AudioError, BadFileLog, decode_many, load_audio
+from overtone.audio import AudioError, BadFileLog, decode_many, load_audio, set_max_seconds
 from overtone.errors import BadValueError, unknown_name
 from runtime import cli
 from runtime.loop import Data, fit
@@ -98,6 +98,7 @@ def mix_examples(batch: dict, key: jax.Array, *, prob: float, alpha: float, labe
 def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     check_names(config)
     cli.check_workdir_early(workdir, config)
+    set_max_seconds(config.data.get("max_seconds", 3600.0))
     clips = load_task(config.data, config.seed)
     loaded = _load_encoder(config) if config.mode != "features" else None
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight

@@ -4,6 +4,13 @@ soundfile (libsndfile) decodes wav, flac and ogg, and mp3 where libsndfile ≥ 1
 soxr resamples. Files at the target rate are read partially (only the requested window), so
 a 1-s crop of a 4-s NSynth note reads a quarter of the file.
 
+Never block, never explode: only regular files are opened (a FIFO named like a note would
+block the reader forever), and the header's duration is checked against `max_seconds` before
+any sample is read, so a sparse ten-hour WAV of a few kilobytes is refused, not decoded into
+gigabytes. Numbers are right or refused: NaN/Inf samples make the file unreadable, and samples
+beyond full scale (float files peaking above 1.0) are clipped to [-1, 1], as the 16-bit PCM
+cache must, so a file decodes to the same numbers with or without it.
+
 A run never dies on one bad file: readers catch `AudioError`, and `BadFileLog` counts and
 names what was skipped and stops the run only when more than a set fraction is bad.
 """
@@ -11,6 +18,8 @@ names what was skipped and stops the run only when more than a set fraction is b
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,21 +42,52 @@ class TooManyBadFilesError(OvertoneError, RuntimeError):
     """More than the allowed fraction of a corpus could not be read."""
 
 
+_LIMITS = {"max_seconds": 3600.0}  # the longest file decoded, per process (data.max_seconds via set_max_seconds)
+
+
+def set_max_seconds(seconds: float) -> None:
+    """The longest audio file any decode of this process accepts, by its header: a run sets it
+    from `data.max_seconds` before it reads data."""
+    _LIMITS["max_seconds"] = float(seconds)
+
+
+def check_regular_file(path: Path) -> None:
+    """AudioError unless `path` is a regular file (following links); never opens it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        reason = getattr(err, "strerror", None) or err
+        raise AudioError(f"cannot open audio file {str(path)[:300]!r}: {reason}") from err
+    if not stat.S_ISREG(mode):
+        raise AudioError(f"audio file {path} is not a regular file (a folder, FIFO, socket or device)")
+
+
 def load_audio(
     path: str | Path,
     *,
     sample_rate: int = 16000,
     offset: int = 0,
     num_samples: int | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
-    """Mono float32 waveform at `sample_rate`.
+    """Mono float32 waveform at `sample_rate`, in [-1, 1].
 
     `offset` and `num_samples` are in samples *at the target rate*; the result has exactly
-    `num_samples` samples (zero-padded past the end of the file) when that is given.
+    `num_samples` samples (zero-padded past the end of the file) when that is given. A file
+    longer than `max_seconds` (by its header; default: `set_max_seconds`) is refused before it
+    is read.
     """
     path = Path(path)
+    max_seconds = _LIMITS["max_seconds"] if max_seconds is None else max_seconds
+    check_regular_file(path)
     try:
         info = sf.info(str(path))
+        if info.samplerate <= 0 or info.frames < 0:
+            raise AudioError(f"audio file {path} has a broken header ({info.samplerate} Hz, {info.frames} frames)")
+        seconds = info.frames / info.samplerate
+        if seconds > max_seconds:
+            limit = f"data.max_seconds={max_seconds:g}"
+            raise AudioError(f"audio file {path} lasts {seconds:.0f} s by its header, more than {limit}")
         if info.samplerate == sample_rate:
             stop = None if num_samples is None else offset + num_samples
             data, _ = sf.read(str(path), start=offset, stop=stop, dtype="float32", always_2d=True)
@@ -60,6 +100,7 @@ def load_audio(
         raise AudioError(f"cannot decode audio file {path}: {err}") from err
     if not np.all(np.isfinite(wave)):
         raise AudioError(f"audio file {path} contains NaN or Inf samples")
+    np.clip(wave, -1.0, 1.0, out=wave)
     if num_samples is not None:
         wave = fit_length(wave, num_samples)
     return wave
@@ -69,8 +110,9 @@ def decode_many(
     paths: Sequence[str | Path], sample_rate: int, bad_log: BadFileLog, readable: list[bool], workers: int = 2
 ) -> Iterator[np.ndarray]:
     """Waveforms of the readable `paths`, in order, decoded by `workers` threads a bounded way
-    ahead; an unreadable file is skipped and counted in `bad_log`. `readable` gets one flag per
-    path as the iteration reaches it."""
+    ahead; an unreadable file is skipped and counted in `bad_log`, and the fraction of bad
+    files is judged once, on the whole list, when the iteration ends. `readable` gets one flag
+    per path as the iteration reaches it."""
 
     def load(path):
         try:
@@ -83,12 +125,13 @@ def decode_many(
             block = paths[start : start + 32]
             for path, wave in zip(block, pool.map(load, block), strict=True):
                 if isinstance(wave, AudioError):
-                    bad_log.skip(path, str(wave))
+                    bad_log.skip(path, str(wave), judge=False)
                     readable.append(False)
                     continue
                 bad_log.ok()
                 readable.append(True)
                 yield wave
+    bad_log.judge(readable.count(False), len(readable), f"{len(paths)} files")
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:
@@ -112,9 +155,11 @@ def fit_length(wave: np.ndarray, num_samples: int) -> np.ndarray:
 class BadFileLog:
     """Thread-safe count of skipped files; raises once too large a fraction is bad.
 
-    Each bad file is logged with its path and reason the first `max_named` times; the
-    fraction is checked against everything seen so far once `min_seen` files were read, so a
-    handful of early failures in a big corpus does not end the run.
+    Each bad file is logged with its path and reason the first `max_named` times. Passes over a
+    whole list (the decode scan of a split, embedding every clip) judge the fraction once at
+    their end, on the whole list (`judge`); files found bad while training (the scan already
+    passed them) are judged as they come, once `min_seen` were read, so a lost mount stops the
+    run instead of training it on silence.
     """
 
     def __init__(self, max_fraction: float, *, min_seen: int = 100, max_named: int = 20):
@@ -129,7 +174,7 @@ class BadFileLog:
         with self._lock:
             self.seen += 1
 
-    def skip(self, path: str | Path, reason: str) -> None:
+    def skip(self, path: str | Path, reason: str, *, judge: bool = True) -> None:
         with self._lock:
             self.seen += 1
             self.bad.append((str(path), reason))
@@ -138,7 +183,17 @@ class BadFileLog:
             log.warning("skipping unreadable audio (%d so far): %s", count, reason)
         elif count == self.max_named + 1:
             log.warning("more unreadable audio files; naming no more of them")
-        self.check()
+        if judge:
+            self.check()
+
+    def judge(self, bad: int, seen: int, what: str) -> None:
+        """Raise if more than the allowed fraction of one whole list (`bad` of `seen`) was bad."""
+        if seen and bad / seen > self.max_fraction:
+            first = next((reason for _, reason in reversed(self.bad)), "")
+            raise TooManyBadFilesError(
+                f"{bad} of {seen} audio files were unreadable in {what} ({100 * bad / seen:.1f} %), more than the "
+                f"allowed fraction {self.max_fraction} (data.max_bad_fraction); e.g. {first}"
+            )
 
     def check(self, *, final: bool = False) -> None:
         """Raise if too many were bad: after `min_seen` files, or at any count when `final`."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from overtone.errors import OvertoneError
 
-HELP_FLAGS = ("-h", "--help", "-help", "--helpshort")
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort", "--helpfull")
 
 
 def absolute(path: str | os.PathLike) -> str:

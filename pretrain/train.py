@@ -16,7 +16,7 @@ from corpora.pcm_cache import open_cache
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from encoders.augment import MaskedPatches, active
 from encoders.compute import apply_compute
-from overtone.audio import BadFileLog
+from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError
 from runtime import cli
 from runtime.loop import Data, fit
@@ -96,6 +96,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         config.encoder = encoders.match_frontend(config.encoder.to_dict(), config.frontend.to_dict())
     cli.check_workdir_early(workdir, config)
     data_cfg = config.data
+    set_max_seconds(data_cfg.get("max_seconds", 3600.0))
     bad_log = BadFileLog(data_cfg.max_bad_fraction)
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
     workdir = cli.prepare_workdir(workdir, config)  # only once the data is there: a typo leaves nothing behind

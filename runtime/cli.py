@@ -60,7 +60,7 @@ POSITIVE = frozenset({"batch_size", "learning_rate", "log_every_steps", "keep_ch
                       "epochs", "seeds", "sample_rate", "fft_length", "window_length", "hop_length", "num_bands",
                       "segment_patches", "window_patches", "patch_hop_seconds", "temperature", "vocabulary_size",
                       "clips", "recordings", "test_excerpts", "pitch_step", "projection_dim", "hidden", "layers",
-                      "bins_per_octave", "mixup_alpha", "alpha"})  # fmt: skip
+                      "bins_per_octave", "mixup_alpha", "alpha", "max_seconds"})  # fmt: skip
 FRACTIONS = frozenset({"max_bad_fraction", "valid_fraction", "test_fraction", "dropout", "keep_prob", "mixup_prob",
                        "prob", "concat_prob", "label_smoothing"})  # fmt: skip
 PROBABILITY_SECTIONS = frozenset({"augment"})  # every number in data.augment is a probability
@@ -163,8 +163,10 @@ def run(train: Callable, config, workdir: str | None) -> dict:
 
 
 def flag_error(message: str) -> None:
+    """A refused flag: one line and exit status 1, as absl's own flag errors and every other
+    refusal of the toolkit (a traceback, also status 1, means a bug)."""
     print(f"FATAL flag error: {' '.join(message.split())}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(1)
 
 
 def main(
@@ -191,7 +193,12 @@ def main(
     try:
         sys.argv = catalog.resolve_flag(sys.argv)
         if config_spec(sys.argv):
-            check_override_keys(catalog.load(config_spec(sys.argv)), sys.argv)
+            loaded = catalog.load(config_spec(sys.argv))
+            runs_it = catalog.kind(loaded)
+            if runs_it not in (None, kind):
+                name = Path(config_spec(sys.argv).partition(":")[0]).stem
+                flag_error(f"--config={name} is a {runs_it} config: run it with {catalog.ENTRY_POINTS[runs_it]}")
+            check_override_keys(loaded, sys.argv)
     except OvertoneError as err:
         flag_error(str(err))
 

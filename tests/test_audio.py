@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from overtone.audio import AudioError, BadFileLog, fit_length, load_audio
+from overtone.audio import AudioError, BadFileLog, TooManyBadFilesError, fit_length, load_audio
 
 
 def sine(freq, rate, seconds=1.0, amp=0.5):
@@ -96,3 +96,57 @@ def test_bad_file_log_waits_for_min_seen_unless_final():
     log.skip("a.wav", "broken")  # 1 of 1, but too early to judge
     with pytest.raises(RuntimeError, match="1 of 1"):
         log.check(final=True)
+
+
+def test_only_regular_files_are_opened_so_a_fifo_never_blocks(tmp_path):
+    import os
+
+    fifo = tmp_path / "keyboard_acoustic_004-060-127.wav"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer came
+    with pytest.raises(AudioError, match="is not a regular file"):
+        load_audio(fifo)
+    with pytest.raises(AudioError, match="is not a regular file"):
+        load_audio(tmp_path)
+
+
+def test_a_sparse_ten_hour_wav_is_refused_by_its_header_before_any_sample_is_read(tmp_path):
+    """A header claiming 10 h over a few kilobytes on disk: refused without decoding (a decode
+    would allocate gigabytes); the limit is data.max_seconds."""
+    import resource
+    import struct
+
+    path = tmp_path / "long.wav"
+    data = 16000 * 36000 * 2  # ten hours of 16-bit mono at 16 kHz
+    with open(path, "wb") as f:
+        f.write(
+            b"RIFF"
+            + struct.pack("<I", 36 + data)
+            + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+        )
+        f.write(b"data" + struct.pack("<I", data))
+        f.truncate(44 + data)  # a hole: a few kilobytes on disk
+    assert sf.info(str(path)).duration == 36000 and path.stat().st_blocks * 512 < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(AudioError, match=r"lasts 36000 s by its header, more than data.max_seconds=3600"):
+        load_audio(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing was decoded
+    assert load_audio(path, max_seconds=40000, num_samples=16000).shape == (16000,)  # a raised limit reads it
+
+
+def test_samples_beyond_full_scale_are_clipped_as_the_pcm_cache_clips_them(tmp_path):
+    wave = sine(440, 16000, amp=1.7)
+    sf.write(tmp_path / "loud.wav", wave, 16000, subtype="FLOAT")
+    got = load_audio(tmp_path / "loud.wav")
+    np.testing.assert_array_equal(got, np.clip(wave, -1.0, 1.0))
+
+
+def test_the_bad_file_limit_is_judged_on_the_whole_list():
+    """2 bad files among the first 101 of a 484-file split (3 bad in all, 0.6 %) pass a 1 % limit;
+    4 % bad is refused with both counts."""
+    log = BadFileLog(0.01)
+    for i in range(484):
+        log.skip(f"f{i}.wav", "bad", judge=False) if i in (3, 50, 400) else log.ok()
+    log.judge(3, 484, "NSynth train")
+    with pytest.raises(TooManyBadFilesError, match=r"20 of 484 audio files were unreadable in NSynth train \(4.1 %\)"):
+        log.judge(20, 484, "NSynth train")

@@ -76,7 +76,7 @@ def test_finetune_cli_refuses_bad_flags_and_sources_in_one_line(args, message, s
     config = "openmic_attention_encoder" if "--encoder" in args[0] else "openmic_attention"
     command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={tmp_path}", *args]
     result = subprocess.run(command, env=subprocess_env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and message in result.stderr
+    assert result.returncode == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -86,3 +86,39 @@ def test_probe_refuses_an_unknown_task(subprocess_env, tmp_path):
     assert result.returncode == 1 and "unknown task 'nsynth_timbre'" in result.stderr
     assert "did you mean 'nsynth_pitch'?" in result.stderr
     assert not (tmp_path / "config.json").exists()  # nothing written for a run that never started
+
+
+def test_embed_scales_integer_pcm_and_refuses_non_finite_samples(tmp_path):
+    """int16 samples are scaled by 1/32768 (uint8 centred on 128), never used as they are; NaN or
+    Inf samples are refused instead of giving finite, meaningless embeddings."""
+    import encoders
+    from encoders.bundle import as_float_audio
+    from encoders.bundle import save as save_bundle
+    from encoders.pretrained import load_encoder
+    from overtone.errors import BadValueError
+
+    pcm = np.array([-32768, -16384, 0, 16384, 32767], np.int16)
+    np.testing.assert_array_equal(as_float_audio(pcm), pcm / 32768.0)
+    np.testing.assert_array_equal(as_float_audio(np.array([0, 128, 255], np.uint8)), [-1.0, 0.0, 127 / 128])
+    loaded = load_encoder("random:compact")
+    bundle = encoders.load(save_bundle(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend,
+                                       provenance={}))  # fmt: skip
+    wave = (0.3 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
+    pcm = np.round(wave * 32767).astype(np.int16)
+    np.testing.assert_array_equal(bundle.embed(pcm, 16000), bundle.embed(pcm.astype(np.float32) / 32768, 16000))
+    for bad in (np.nan, np.inf):
+        with pytest.raises(BadValueError, match="NaN or Inf samples"):
+            bundle.embed(np.where(np.arange(16000) == 7, bad, wave), 16000)
+    with pytest.raises(BadValueError, match="dtype"):
+        bundle.embed(np.array(["a", "b"]), 16000)
+
+
+def test_embed_cli_out_is_checked_before_any_work(tmp_path):
+    from encoders.embed import embed_files
+    from overtone.errors import BadValueError
+
+    (tmp_path / "taken.npz").mkdir()
+    with pytest.raises(BadValueError, match="a folder is in the way"):
+        embed_files("random:compact", [str(tmp_path)], tmp_path / "taken.npz")
+    with pytest.raises(BadValueError, match="a folder is in the way"):
+        embed_files("random:compact", [str(tmp_path)], tmp_path / "taken")  # np.savez would add .npz

@@ -71,3 +71,43 @@ def test_wrong_shapes_are_described(tmp_path):
     np.savez(tmp_path / "openmic-2018.npz", **arrays)
     with pytest.raises(OpenMICFormatError, match=r"shapes disagree .*Y_mask \(30, 5\)"):
         read_openmic(tmp_path)
+
+
+def _edited(root, **changes):
+    with np.load(root / "openmic-2018.npz") as npz:
+        arrays = dict(npz)
+    np.savez(root / "openmic-2018.npz", **(arrays | {k: change(arrays) for k, change in changes.items()}))
+
+
+def _nan_where_observed(a):
+    y = a["Y_true"].copy()
+    y[np.argwhere(a["Y_mask"])[0][0], np.argwhere(a["Y_mask"])[0][1]] = np.nan
+    return y
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"Y_true": _nan_where_observed}, r"Y_true\[\d+, \d+\] = nan is observed but not in \[0, 1\]"),
+    ({"Y_true": lambda a: a["Y_true"] * 3}, "is observed but not in"),
+    ({"Y_true": lambda a: a["Y_true"].astype(str)}, "Y_true holds <U32 values; expected numbers"),
+    ({"Y_mask": lambda a: a["Y_mask"].astype(np.int8) * 2}, "Y_mask must hold 0/1"),
+    ({"X": lambda a: np.full(a["X"].shape, np.nan)}, "X holds NaN or Inf"),
+    ({"sample_key": lambda a: np.concatenate([a["sample_key"][:1], a["sample_key"][:-1]])}, "duplicates"),
+    ({"sample_key": lambda a: np.concatenate([["../../x"], a["sample_key"][1:]])}, "is not a plain name"),
+])  # fmt: skip
+def test_values_are_checked_where_they_are_read(tmp_path, change, message):
+    """An observed label that is NaN would read as a negative; strings, a 2 in the mask, duplicate
+    or path-like keys: each one line naming the file and what is wrong."""
+    write_openmic(tmp_path)
+    _edited(tmp_path, **change)
+    with pytest.raises(OpenMICFormatError, match=message) as err:
+        read_openmic(tmp_path)
+    assert "openmic-2018.npz" in str(err.value)
+
+
+def test_unobserved_nan_labels_are_allowed_and_non_utf8_files_are_named(tmp_path):
+    write_openmic(tmp_path)
+    _edited(tmp_path, Y_true=lambda a: np.where(a["Y_mask"], a["Y_true"], np.nan))
+    assert read_openmic(tmp_path).targets.shape == (30, 20)  # unobserved: never used
+    (tmp_path / "partitions" / "split01_test.csv").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(OpenMICFormatError, match=r"split01_test.csv is not UTF-8 text"):
+        read_openmic(tmp_path)

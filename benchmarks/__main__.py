@@ -70,8 +70,12 @@ def race(results: dict, rows: list, kind: str, name: str, contenders: dict, flop
     entry = {}
     for who, seconds in times.items():
         median = statistics.median(seconds)
-        entry[who] = {"examples_per_second": batch / median, "seconds": median,
-                      "gflops_per_second": flops / median / 1e9, "mfu": flops / median / 1e9 / peak}  # fmt: skip
+        entry[who] = {
+            "examples_per_second": batch / median,
+            "seconds": median,
+            "gflops_per_second": flops / median / 1e9,
+            "mfu": flops / median / 1e9 / peak,
+        }
     if "pytorch" in times:
         for who in times:
             if who != "pytorch":
@@ -79,8 +83,10 @@ def race(results: dict, rows: list, kind: str, name: str, contenders: dict, flop
     results[f"{kind}_{name}"] = entry
     for who, e in entry.items():
         ratio = f"{e['ratio_to_pytorch']:.2f}×" if "ratio_to_pytorch" in e else ("1×" if who == "pytorch" else "")
-        rows.append(f"| {kind} {name}, batch {batch} | {who} | {e['examples_per_second']:.1f} ex/s | "
-                    f"{e['gflops_per_second']:.0f} GFLOP/s, MFU {100 * e['mfu']:.0f} % | {ratio} |")  # fmt: skip
+        rows.append(
+            f"| {kind} {name}, batch {batch} | {who} | {e['examples_per_second']:.1f} ex/s | "
+            f"{e['gflops_per_second']:.0f} GFLOP/s, MFU {100 * e['mfu']:.0f} % | {ratio} |"
+        )
 
 
 def main(argv):
@@ -98,16 +104,25 @@ def main(argv):
     parts, batch = set(_PARTS.value), _BATCH.value
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="overtone-bench-xla-"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    results = {"device": str(jax.devices()[0]), "device_count": jax.device_count(), "cpu": platform.processor(),
-               "cores": os.cpu_count(), "batch_size": batch, "allocator": _ALLOCATOR.value, "dtype": _DTYPE.value,
-               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    results = {
+        "device": str(jax.devices()[0]),
+        "device_count": jax.device_count(),
+        "cpu": platform.processor(),
+        "cores": os.cpu_count(),
+        "batch_size": batch,
+        "allocator": _ALLOCATOR.value,
+        "dtype": _DTYPE.value,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     rows = []
     if "compile" in parts:
         for name in _ENCODERS.value:
             c = results[f"compile_{name}"] = compile_times(name, batch)
             cached, step = c["cached_seconds"], c["step_seconds"]
-            rows.append(f"| compile nsynth_mixup step, {name} | cold | {c['cold_seconds']:.1f} s | "
-                        f"from the persistent cache {cached:.1f} s | one step {step:.2f} s |")  # fmt: skip
+            rows.append(
+                f"| compile nsynth_mixup step, {name} | cold | {c['cold_seconds']:.1f} s | "
+                f"from the persistent cache {cached:.1f} s | one step {step:.2f} s |"
+            )
     peak = results["matmul_gflops_per_second"] = matmul_peak(5)
     rows.append(f"| matmul 2048² float32 | XLA | | {peak:.0f} GFLOP/s (the peak MFU is against) | |")
     have_torch = torch_reference.available()
@@ -125,8 +140,10 @@ def main(argv):
             seconds = median_seconds(full, _ROUNDS.value)
             results[f"pretraining_step_{name}"] = {"examples_per_second": batch / seconds, "gflop": full_flops / 1e9}
             achieved = full_flops / seconds / 1e9
-            rows.append(f"| nsynth_mixup step (log-mel + mixup) {name} | overtone | {batch / seconds:.1f} ex/s | "
-                        f"{achieved:.0f} GFLOP/s, MFU {100 * achieved / peak:.0f} % | |")  # fmt: skip
+            rows.append(
+                f"| nsynth_mixup step (log-mel + mixup) {name} | overtone | {batch / seconds:.1f} ex/s | "
+                f"{achieved:.0f} GFLOP/s, MFU {100 * achieved / peak:.0f} % | |"
+            )
         if "embed" in parts:
             ours, flops = embed_step(name, batch)
             contenders = {"overtone": ours} | ({"pytorch": reference.embed} if reference else {})
@@ -136,8 +153,11 @@ def main(argv):
 
         for source in ("files", "cache"):
             rate = results[f"pipeline_{source}_1_worker"] = input_pipeline(batch, 1, 20, cache=source == "cache")
-            needs = {name: results[f"pretraining_step_{name}"]["examples_per_second"]
-                     for name in _ENCODERS.value if f"pretraining_step_{name}" in results}  # fmt: skip
+            needs = {
+                name: results[f"pretraining_step_{name}"]["examples_per_second"]
+                for name in _ENCODERS.value
+                if f"pretraining_step_{name}" in results
+            }
             versus = ", ".join(f"{rate / v:.0f}× the {n} step" for n, v in needs.items())
             rows.append(f"| input pipeline from the {source}, 1 worker | grain | {rate:.0f} clips/s | {versus} | |")
     if "frontend" in parts:
@@ -147,17 +167,21 @@ def main(argv):
         theirs = f["librosa_clips_per_second_per_core"]
         for dtype, rate in f["frontend_clips_per_second_per_core"].items():
             deviation = f["max_abs_deviation_from_vggish_recipe"][dtype]
-            rows.append(f"| VGGish log-mel, 1-s clips, per core | overtone, {dtype} STFT | {rate:.0f} clips/s | "
-                        f"max |Δ| from the VGGish recipe {deviation:.1e} | {rate / theirs:.2f}× librosa |")  # fmt: skip
+            rows.append(
+                f"| VGGish log-mel, 1-s clips, per core | overtone, {dtype} STFT | {rate:.0f} clips/s | "
+                f"max |Δ| from the VGGish recipe {deviation:.1e} | {rate / theirs:.2f}× librosa |"
+            )
         rows.append(f"| same, librosa melspectrogram (batched, numpy) | librosa | {theirs:.0f} clips/s | | 1× |")
     if "head" in parts:
         from benchmarks.data import attention_head
 
         rate = results["attention_head_epochs_per_minute"] = attention_head(epochs=2)
         rows.append(f"| attention classifier, OpenMIC-sized cached features | overtone | {rate:.1f} epochs/min | | |")
-    table = (f"{results['device']} × {results['device_count']}, {results['cores']} cores, allocator "
-             f"{results['allocator']}, {results['date']}\n\n| what | who | throughput | compute | vs reference |\n"
-             "|---|---|---|---|---|\n" + "\n".join(rows))  # fmt: skip
+    table = (
+        f"{results['device']} × {results['device_count']}, {results['cores']} cores, allocator "
+        f"{results['allocator']}, {results['date']}\n\n| what | who | throughput | compute | vs reference |\n"
+        "|---|---|---|---|---|\n" + "\n".join(rows)
+    )
     print("\n" + table)
     if _OUT.value:
         with open(_OUT.value, "w") as f:

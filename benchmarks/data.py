@@ -36,8 +36,9 @@ def input_pipeline(batch_size: int, workers: int, batches: int, *, cache: bool =
         build(corpus_paths(corpus), folder, sample_rate=16000)
         extra["read"] = PcmCache(folder).load
     loader = corpus.make_loader(15600, 48000, bad, 16000, **extra)
-    iterator = training_batches(corpus.splits["train"], loader, batch_size=batch_size, seed=0, workers=workers,
-                                prefetch=4)  # fmt: skip
+    iterator = training_batches(
+        corpus.splits["train"], loader, batch_size=batch_size, seed=0, workers=workers, prefetch=4
+    )
     next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
@@ -84,9 +85,20 @@ def frontend_vs_librosa(clips: int, seconds: float, repeats: int) -> dict:
         deviations[stft_dtype] = float(np.max(np.abs(np.asarray(ours(device_audio[:8])) - reference)))
 
     def with_librosa():
-        mel = librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=512, win_length=400, hop_length=160,
-                                             center=False, power=1.0, n_mels=64, fmin=125, fmax=7500, htk=True,
-                                             norm=None)  # fmt: skip
+        mel = librosa.feature.melspectrogram(
+            y=audio,
+            sr=16000,
+            n_fft=512,
+            win_length=400,
+            hop_length=160,
+            center=False,
+            power=1.0,
+            n_mels=64,
+            fmin=125,
+            fmax=7500,
+            htk=True,
+            norm=None,
+        )
         return np.log(mel + 0.01)
 
     return {
@@ -116,17 +128,24 @@ def attention_head(epochs: int) -> float:
     rng = np.random.default_rng(0)
     count = 13424
     sequences = list(rng.random((count, 10, 128), np.float32))
-    clips = ClipSet(name="bench", root=None, embedded=True, classes=[str(i) for i in range(20)], paths={},
-                    targets={"train": (rng.random((count, 20)) < 0.3).astype(np.float32)},
-                    observed={"train": rng.random((count, 20)) < 0.2})  # fmt: skip
+    clips = ClipSet(
+        name="bench",
+        root=None,
+        embedded=True,
+        classes=[str(i) for i in range(20)],
+        paths={},
+        targets={"train": (rng.random((count, 20)) < 0.3).astype(np.float32)},
+        observed={"train": rng.random((count, 20)) < 0.2},
+    )
     model = Head(AttentionClassifier(20, rngs=nnx.Rngs(0)))
 
     def loss_fn(m, b, k, t):
         return masked_bce(m(b["x"], key=k, train=t), b["y"], b["observed"] * b["weight"][:, None]), {}
 
     steps = build_steps(model, loss_fn, build_optimizer(config.optimizer, 1000), mesh, seed=0)
-    batches = training_batches(list(range(count)), window_loader(sequences, clips, "train", 10), batch_size=128,
-                               seed=0, workers=2, prefetch=4)  # fmt: skip
+    batches = training_batches(
+        list(range(count)), window_loader(sequences, clips, "train", 10), batch_size=128, seed=0, workers=2, prefetch=4
+    )
     state = steps.state
 
     def device_step(step):

@@ -55,8 +55,13 @@ def encoder_step(name: str, batch_size: int, conv: str = "auto", dtype: str = "f
 
     steps = build_steps(_WithHead(encoder), loss_fn, build_optimizer(ADAM, 1000), mesh, seed=0)
     rng = np.random.default_rng(0)
-    batch = meshlib.shard_batch({"x": rng.standard_normal((batch_size, 96, 64)).astype(np.float32),
-                                 "y": rng.integers(0, 11, batch_size).astype(np.int32)}, mesh)  # fmt: skip
+    batch = meshlib.shard_batch(
+        {
+            "x": rng.standard_normal((batch_size, 96, 64)).astype(np.float32),
+            "y": rng.integers(0, 11, batch_size).astype(np.int32),
+        },
+        mesh,
+    )
     step = jax.device_put(np.int32(0), meshlib.replicated(mesh))
     compiled = steps.train_step.lower(steps.state, batch, step).compile()
     return Runner(compiled, steps.state, batch, step), xla_flops(compiled)
@@ -82,16 +87,24 @@ def pretraining_step(name: str, batch_size: int, conv: str = "auto") -> tuple[Ru
     frontend = encoders.build_frontend(config.frontend)
     model = build_model(config, {"family": 11, "instrument": 1006})
     mesh = meshlib.data_mesh()
-    steps = build_steps(model, lambda m, b, k, t: m.objective(m.encoder, frontend, b, k, train=t),
-                        build_optimizer(config.optimizer, 1000), mesh, seed=0)  # fmt: skip
+    steps = build_steps(
+        model,
+        lambda m, b, k, t: m.objective(m.encoder, frontend, b, k, train=t),
+        build_optimizer(config.optimizer, 1000),
+        mesh,
+        seed=0,
+    )
     rng = np.random.default_rng(0)
     samples = frontend.samples_for_patches(config.data.segment_patches)
-    batch = meshlib.shard_batch({
-        "audio": rng.uniform(-0.5, 0.5, (batch_size, samples)).astype(np.float32),
-        "family": rng.integers(0, 11, batch_size).astype(np.int32),
-        "instrument": np.zeros(batch_size, np.int32),
-        "weight": np.ones(batch_size, np.float32),
-    }, mesh)  # fmt: skip
+    batch = meshlib.shard_batch(
+        {
+            "audio": rng.uniform(-0.5, 0.5, (batch_size, samples)).astype(np.float32),
+            "family": rng.integers(0, 11, batch_size).astype(np.int32),
+            "instrument": np.zeros(batch_size, np.int32),
+            "weight": np.ones(batch_size, np.float32),
+        },
+        mesh,
+    )
     step = jax.device_put(np.int32(0), meshlib.replicated(mesh))
     compiled = steps.train_step.lower(steps.state, batch, step).compile()
     return Runner(compiled, steps.state, batch, step), xla_flops(compiled)

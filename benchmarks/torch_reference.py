@@ -24,11 +24,29 @@ def build(name: str):
 
     if name == "vggish":
         features = nn.Sequential(
-            conv(1, 64), nn.ReLU(), nn.MaxPool2d(2), conv(64, 128), nn.ReLU(), nn.MaxPool2d(2),
-            conv(128, 256), nn.ReLU(), conv(256, 256), nn.ReLU(), nn.MaxPool2d(2),
-            conv(256, 512), nn.ReLU(), conv(512, 512), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(512 * 6 * 4, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 128),
-        )  # fmt: skip
+            conv(1, 64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            conv(64, 128),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            conv(128, 256),
+            nn.ReLU(),
+            conv(256, 256),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            conv(256, 512),
+            nn.ReLU(),
+            conv(512, 512),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(512 * 6 * 4, 4096),
+            nn.ReLU(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(),
+            nn.Linear(4096, 128),
+        )
     elif name == "compact":
         widths, layers, cin = (32, 64, 128, 256, 256), [], 1
         for i, width in enumerate(widths):

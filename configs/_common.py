@@ -1,4 +1,4 @@
-"""Defaults shared by the pretraining configs: Taenzer et al.'s common settings (SPEC §4)."""
+"""Defaults shared by the pretraining configs: Taenzer et al.'s common settings (docs/methods.md §4)."""
 
 from ml_collections import ConfigDict
 
@@ -153,8 +153,9 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
 
 def irmas(mode: str, *, batch_size: int) -> ConfigDict:
     """IRMAS downstream: validation = 15 % of the training recordings, threshold chosen on it."""
-    config = downstream("irmas", mode, batch_size=batch_size,
-                        embedded=dict(cache_dir="", recordings=4, test_excerpts=36))  # fmt: skip
+    config = downstream(
+        "irmas", mode, batch_size=batch_size, embedded=dict(cache_dir="", recordings=4, test_excerpts=36)
+    )
     config.data.valid_fraction = 0.15
     config.evaluation.threshold = "validation"
     return config

@@ -22,14 +22,25 @@ def get_config(arg=None):
     config.data.manifest = ""  # a CSV instead of class folders
     config.data.test_fraction = 0.2  # when neither layout gives splits
     config.data.augment.noise = 0.5
-    config.frontend = ConfigDict(dict(name="logmel", sample_rate=16000, window_length=400, hop_length=200,
-                                      fft_length=512, num_bands=128, fmin=0.0, fmax=8000.0))  # fmt: skip
+    config.frontend = ConfigDict(
+        dict(
+            name="logmel",
+            sample_rate=16000,
+            window_length=400,
+            hop_length=200,
+            fft_length=512,
+            num_bands=128,
+            fmin=0.0,
+            fmax=8000.0,
+        )
+    )
     config.encoder = dict(name="compact", source="")
     config.protocol = dict(patch_hop_seconds=0.5, window_patches=1, scale="none")
     config.model = dict(name="linear", dropout=0.0)
     config.evaluation.threshold = "validation"
-    config.optimizer = dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
-                            encoder_lr_scale=1.0)  # fmt: skip
+    config.optimizer = dict(
+        name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0, encoder_lr_scale=1.0
+    )
     config.train.num_epochs = 30
     config.train.early_stopping_patience = 10
     return config

@@ -19,8 +19,9 @@ def get_config(arg=None):
     config = _common.irmas("finetune", batch_size=32)
     config.protocol = dict(patch_hop_seconds=0.5, window_patches=1, scale="none")
     config.model = dict(name="linear", dropout=0.0)
-    config.optimizer = dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
-                            encoder_lr_scale=0.1)  # fmt: skip
+    config.optimizer = dict(
+        name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0, encoder_lr_scale=0.1
+    )
     config.train.num_epochs = 30
     config.train.early_stopping_patience = 5
     return config

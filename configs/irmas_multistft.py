@@ -19,13 +19,24 @@ from configs import _common
 def get_config(arg=None):
     del arg
     config = _common.irmas("finetune", batch_size=32)
-    config.frontend = ConfigDict(dict(name="multistft", windows=(256, 512, 1024), window_length=1024, fft_length=1024,
-                                      hop_length=160, num_bands=64, fmin=0.0, fmax=8000.0))  # fmt: skip
+    config.frontend = ConfigDict(
+        dict(
+            name="multistft",
+            windows=(256, 512, 1024),
+            window_length=1024,
+            fft_length=1024,
+            hop_length=160,
+            num_bands=64,
+            fmin=0.0,
+            fmax=8000.0,
+        )
+    )
     config.encoder = dict(name="compact", source="", in_channels=3)
     config.protocol = dict(patch_hop_seconds=0.5, window_patches=1, scale="none")
     config.model = dict(name="linear", dropout=0.0)
-    config.optimizer = dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0,
-                            encoder_lr_scale=1.0)  # fmt: skip
+    config.optimizer = dict(
+        name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0, encoder_lr_scale=1.0
+    )
     config.spec_augment = dict(time_masks=1, time_width=10, freq_masks=1, freq_width=8)
     config.train.num_epochs = 30
     config.train.early_stopping_patience = 5

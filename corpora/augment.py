@@ -1,4 +1,4 @@
-"""Audio effects for training examples (Zhong et al. 2023's augmentations; SPEC §4.1).
+"""Audio effects for training examples (Zhong et al. 2023's augmentations; docs/methods.md §4.1).
 
 Applied in the input workers to each training crop, each effect with its own probability
 (`data.augment.<effect>`), in a fixed order — pitch shift, gain, low-pass, high-pass, delay,

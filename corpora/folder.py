@@ -46,9 +46,13 @@ class LabelledAudio:
 
 
 def read_labelled_audio(
-    root: str | Path = "", *, manifest: str | Path = "", valid_fraction: float = 0.1, test_fraction: float = 0.2,
+    root: str | Path = "",
+    *,
+    manifest: str | Path = "",
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.2,
     seed: int = 0,
-) -> LabelledAudio:  # fmt: skip
+) -> LabelledAudio:
     if manifest:
         rows, base = _read_manifest(Path(manifest).expanduser()), Path(manifest).expanduser().parent
     elif root:

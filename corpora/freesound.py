@@ -152,11 +152,21 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
     out = {}
     for name, clips in splits.items():
         tagged = [c for c in clips if vocabulary.multi_hot(c.tags).any()]
-        kept, silent, lengths = scan(tagged, bad_log=bad_log, silence_threshold=data.silence_threshold,
-                                     cache_dir=cache_dir, workers=data.workers, what=f"{name} split")  # fmt: skip
+        kept, silent, lengths = scan(
+            tagged,
+            bad_log=bad_log,
+            silence_threshold=data.silence_threshold,
+            cache_dir=cache_dir,
+            workers=data.workers,
+            what=f"{name} split",
+        )
         out[name] = [dataclasses.replace(c, num_samples=lengths[c.key]) for c in kept]
-        report["splits"][name] = {"listed": len(clips), "without_vocabulary_tags": len(clips) - len(tagged),
-                                  "silent_dropped": silent, "used": len(out[name])}  # fmt: skip
+        report["splits"][name] = {
+            "listed": len(clips),
+            "without_vocabulary_tags": len(clips) - len(tagged),
+            "silent_dropped": silent,
+            "used": len(out[name]),
+        }
         log.info("Freesound %s: %s", name, report["splits"][name])
     for name in ("train", "valid"):
         if not out[name]:
@@ -176,9 +186,14 @@ class ClipLoader:
     """Clip → {'audio', 'tags' (multi-hot over the vocabulary), 'weight'}; random crops in training."""
 
     def __init__(
-        self, num_samples: int, vocabulary: TagVocabulary, bad_log: BadFileLog, sample_rate: int = 16000, *,
+        self,
+        num_samples: int,
+        vocabulary: TagVocabulary,
+        bad_log: BadFileLog,
+        sample_rate: int = 16000,
+        *,
         read=load_audio,
-    ):  # fmt: skip
+    ):
         self.num_samples, self.vocabulary, self.bad_log = num_samples, vocabulary, bad_log
         self.sample_rate = sample_rate
         self.read = read  # load_audio's signature; a PcmCache's `load` (corpora/pcm_cache.py)

@@ -1,4 +1,4 @@
-"""Reader for IRMAS (Bosch, Janer, Fuhrmann, Herrera 2012), SPEC §5.
+"""Reader for IRMAS (Bosch, Janer, Fuhrmann, Herrera 2012), docs/methods.md §5.
 
 Layout under the dataset root (the three test archives unpack to folders of their own; the
 excerpts are found at any depth below them):
@@ -32,9 +32,18 @@ from overtone.errors import OvertoneError
 
 CLASSES = ("cel", "cla", "flu", "gac", "gel", "org", "pia", "sax", "tru", "vio", "voi")
 CLASS_NAMES = {
-    "cel": "cello", "cla": "clarinet", "flu": "flute", "gac": "acoustic guitar", "gel": "electric guitar",
-    "org": "organ", "pia": "piano", "sax": "saxophone", "tru": "trumpet", "vio": "violin", "voi": "voice",
-}  # fmt: skip
+    "cel": "cello",
+    "cla": "clarinet",
+    "flu": "flute",
+    "gac": "acoustic guitar",
+    "gel": "electric guitar",
+    "org": "organ",
+    "pia": "piano",
+    "sax": "saxophone",
+    "tru": "trumpet",
+    "vio": "violin",
+    "voi": "voice",
+}
 DRUM_TAGS = ("dru", "nod")
 GENRES = ("cou_fol", "cla", "pop_roc", "lat_sou", "jaz_blu")
 TRAINING = "IRMAS-TrainingData"
@@ -123,8 +132,9 @@ def _read_test_part(part: Path) -> list[Excerpt]:
             if not code:
                 continue
             if code not in CLASSES:
-                raise IRMASFormatError(f"{label_file} line {number}: unknown instrument code {code!r}; "
-                                       f"IRMAS codes: {', '.join(CLASSES)}")  # fmt: skip
+                raise IRMASFormatError(
+                    f"{label_file} line {number}: unknown instrument code {code!r}; IRMAS codes: {', '.join(CLASSES)}"
+                )
             codes.append(code)
         if not codes:
             raise IRMASFormatError(f"{label_file} lists no instrument")

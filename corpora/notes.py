@@ -155,8 +155,9 @@ class NoteLoader:
         if rng is not None and self.concat_prob and rng.random() < self.concat_prob:
             partners = self.same_instrument.get(note.instrument, [note])
             partner = partners[rng.integers(len(partners))]
-            joined = np.concatenate([trim_silence(self.read(n.path, sample_rate=self.sample_rate))
-                                     for n in (note, partner)])  # fmt: skip
+            joined = np.concatenate(
+                [trim_silence(self.read(n.path, sample_rate=self.sample_rate)) for n in (note, partner)]
+            )
             start = int(rng.integers(0, max(0, len(joined) - self.num_samples) + 1))
             return fit_length(joined[start:], self.num_samples)
         offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0

@@ -1,4 +1,4 @@
-"""Reader for the official NSynth release (Engel et al. 2017), SPEC §5.
+"""Reader for the official NSynth release (Engel et al. 2017), docs/methods.md §5.
 
 Layout, per split `train`, `valid`, `test`:
 
@@ -31,14 +31,31 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 FAMILIES = (
-    "bass", "brass", "flute", "guitar", "keyboard", "mallet",
-    "organ", "reed", "string", "synth_lead", "vocal",
-)  # fmt: skip
+    "bass",
+    "brass",
+    "flute",
+    "guitar",
+    "keyboard",
+    "mallet",
+    "organ",
+    "reed",
+    "string",
+    "synth_lead",
+    "vocal",
+)
 SOURCES = ("acoustic", "electronic", "synthetic")
 QUALITIES = (
-    "bright", "dark", "distortion", "fast_decay", "long_release",
-    "multiphonic", "nonlinear_env", "percussive", "reverb", "tempo-synced",
-)  # fmt: skip
+    "bright",
+    "dark",
+    "distortion",
+    "fast_decay",
+    "long_release",
+    "multiphonic",
+    "nonlinear_env",
+    "percussive",
+    "reverb",
+    "tempo-synced",
+)
 REQUIRED_FIELDS = ("instrument", "pitch", "velocity", "instrument_family", "instrument_source")
 
 
@@ -138,8 +155,13 @@ def _no_duplicate_keys(pairs: list) -> dict:
 
 
 # field → inclusive range of the integer NSynth gives (MIDI pitch and velocity; ids ≥ 0)
-RANGES = {"instrument": (0, 2**31 - 1), "pitch": (0, 127), "velocity": (0, 127),
-          "instrument_family": (0, len(FAMILIES) - 1), "instrument_source": (0, len(SOURCES) - 1)}  # fmt: skip
+RANGES = {
+    "instrument": (0, 2**31 - 1),
+    "pitch": (0, 127),
+    "velocity": (0, 127),
+    "instrument_family": (0, len(FAMILIES) - 1),
+    "instrument_source": (0, len(SOURCES) - 1),
+}
 
 
 def _parse(path: Path, folder: Path, key: str, entry) -> Note:

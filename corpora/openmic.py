@@ -1,4 +1,4 @@
-"""Reader for OpenMIC-2018 (Humphrey, Durand, McFee 2018; cosmir/openmic-2018), SPEC §5.
+"""Reader for OpenMIC-2018 (Humphrey, Durand, McFee 2018; cosmir/openmic-2018), docs/methods.md §5.
 
 Layout under the dataset root:
 
@@ -26,10 +26,27 @@ import numpy as np
 from overtone.errors import OvertoneError
 
 CLASSES = (
-    "accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
-    "mallet_percussion", "mandolin", "organ", "piano", "saxophone", "synthesizer", "trombone",
-    "trumpet", "ukulele", "violin", "voice",
-)  # fmt: skip
+    "accordion",
+    "banjo",
+    "bass",
+    "cello",
+    "clarinet",
+    "cymbals",
+    "drums",
+    "flute",
+    "guitar",
+    "mallet_percussion",
+    "mandolin",
+    "organ",
+    "piano",
+    "saxophone",
+    "synthesizer",
+    "trombone",
+    "trumpet",
+    "ukulele",
+    "violin",
+    "voice",
+)
 
 
 class OpenMICFormatError(OvertoneError, ValueError):

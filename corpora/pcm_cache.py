@@ -167,9 +167,11 @@ class PcmCache:
             shard = self.folder / f"{name}.pcm"
             size = shard.stat().st_size if shard.is_file() else -1
             if size != meta["bytes"]:
-                raise StaleCacheError(f"pcm cache shard {shard} holds {size} bytes, its index says {meta['bytes']}: "
-                                      f"damaged or truncated; rebuild it with `python -m pretrain.cache` "
-                                      f"(--out={self.folder})")  # fmt: skip
+                raise StaleCacheError(
+                    f"pcm cache shard {shard} holds {size} bytes, its index says {meta['bytes']}: "
+                    f"damaged or truncated; rebuild it with `python -m pretrain.cache` "
+                    f"(--out={self.folder})"
+                )
             self.checksums[number] = meta["sha256"]
             for stat in meta["files"]:
                 self.recorded[stat[0]] = stat
@@ -201,8 +203,11 @@ class PcmCache:
                     if sha256_file(path) == self.checksums[number]:
                         self._maps[number] = np.memmap(path, dtype="<i2", mode="r")  # safe from many threads
                     else:
-                        log.warning("pcm cache shard %s does not match its SHA-256: decoding its files from the "
-                                    "audio instead; rebuild the cache (python -m pretrain.cache)", path)  # fmt: skip
+                        log.warning(
+                            "pcm cache shard %s does not match its SHA-256: decoding its files from the "
+                            "audio instead; rebuild the cache (python -m pretrain.cache)",
+                            path,
+                        )
                         self._maps[number] = None
         return self._maps[number]
 
@@ -241,9 +246,11 @@ def open_cache(setting: str, root: str | Path, paths) -> PcmCache | None:
         return None
     changed = cache.stale(paths)
     if changed:
-        message = (f"pcm cache {folder} is stale: {len(changed)} file(s) of the corpus are missing from it or "
-                   f"changed since it was built (e.g. {changed[0]}); rebuild it with "
-                   f"`python -m pretrain.cache --config=NAME --out={folder}`")  # fmt: skip
+        message = (
+            f"pcm cache {folder} is stale: {len(changed)} file(s) of the corpus are missing from it or "
+            f"changed since it was built (e.g. {changed[0]}); rebuild it with "
+            f"`python -m pretrain.cache --config=NAME --out={folder}`"
+        )
         if setting == "auto":
             log.warning("%s; decoding the audio files instead", message)
             return None

@@ -43,7 +43,8 @@ def render(root: Path, *, clips: int, seed: int = 0) -> None:
     for name, part in PARTS.items():
         (root / name).mkdir(parents=True)
         for i in range(clips):
-            stereo = soundfont.render_ensemble(synth, sfid, rng, [part], seconds=SECONDS,
-                                               sample_rate=soundfont.SAMPLE_RATE, grid=GRID)  # fmt: skip
+            stereo = soundfont.render_ensemble(
+                synth, sfid, rng, [part], seconds=SECONDS, sample_rate=soundfont.SAMPLE_RATE, grid=GRID
+            )
             wave = np.clip(stereo.mean(axis=1), -1.0, 1.0)
             sf.write(root / name / f"{name}_{i:03d}.wav", wave, soundfont.SAMPLE_RATE, subtype="PCM_16")

@@ -25,9 +25,18 @@ VERSION = 1
 SAMPLE_RATE = 44100
 GRID = 4410  # note events on a 0.1-s grid
 PROGRAMS = {
-    "cel": (42,), "cla": (71,), "flu": (73,), "gac": (24, 25), "gel": (26, 27, 29), "org": (16, 19),
-    "pia": (0, 1), "sax": (65, 66), "tru": (56,), "vio": (40,), "voi": (52, 53),
-}  # fmt: skip
+    "cel": (42,),
+    "cla": (71,),
+    "flu": (73,),
+    "gac": (24, 25),
+    "gel": (26, 27, 29),
+    "org": (16, 19),
+    "pia": (0, 1),
+    "sax": (65, 66),
+    "tru": (56,),
+    "vio": (40,),
+    "voi": (52, 53),
+}
 REGISTERS = {"cel": (36, 64), "flu": (60, 90), "voi": (48, 72), "gac": (40, 76), "gel": (40, 76), "vio": (55, 88)}
 DRUMS = dict(drum_keys=(36, 38, 42, 46), period=2)
 
@@ -65,13 +74,18 @@ def render(root: Path, *, recordings: int, test_excerpts: int, seed: int = 0) ->
             wave = soundfont.render_ensemble(synth, sfid, rng, parts, seconds=9, sample_rate=SAMPLE_RATE, grid=GRID)
             name = f"[{code}][{'dru' if drums else 'nod'}][{rng.choice(GENRES)}]{number:04d}"
             for k in range(3):
-                sf.write(folder / f"{name}__{k + 1}.wav", _clip(wave[k * excerpt : (k + 1) * excerpt]), SAMPLE_RATE,
-                         subtype="PCM_16")  # fmt: skip
+                sf.write(
+                    folder / f"{name}__{k + 1}.wav",
+                    _clip(wave[k * excerpt : (k + 1) * excerpt]),
+                    SAMPLE_RATE,
+                    subtype="PCM_16",
+                )
     for i in range(test_excerpts):
         present = [str(c) for c in rng.choice(CLASSES, size=int(rng.integers(1, 4)), replace=False)]
         seconds = float(rng.integers(50, 101)) / 10
-        wave = soundfont.render_ensemble(synth, sfid, rng, [part(c, (70, 120)) for c in present], seconds=seconds,
-                                         sample_rate=SAMPLE_RATE, grid=GRID)  # fmt: skip
+        wave = soundfont.render_ensemble(
+            synth, sfid, rng, [part(c, (70, 120)) for c in present], seconds=seconds, sample_rate=SAMPLE_RATE, grid=GRID
+        )
         folder = root / TEST_PARTS[i % 3] / f"Part{i % 3 + 1}"
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{i:03d}-soundfont mixture-{len(present)}"

@@ -27,11 +27,23 @@ from corpora.openmic import CLASSES
 VERSION = 2  # 2: features from librosa's log-mel (the readers know no encoder)
 SECONDS, STEP = 10, 2000  # 10-s clips, events on a 0.125-s grid
 PROGRAMS = {
-    "accordion": (21,), "banjo": (105,), "bass": (32, 33), "cello": (42,), "clarinet": (71,), "flute": (73,),
-    "guitar": (24, 25, 27), "mallet_percussion": (11, 12, 13), "organ": (16, 19), "piano": (0, 1),
-    "saxophone": (65, 66), "synthesizer": (80, 81), "trombone": (57,), "trumpet": (56,), "violin": (40,),
+    "accordion": (21,),
+    "banjo": (105,),
+    "bass": (32, 33),
+    "cello": (42,),
+    "clarinet": (71,),
+    "flute": (73,),
+    "guitar": (24, 25, 27),
+    "mallet_percussion": (11, 12, 13),
+    "organ": (16, 19),
+    "piano": (0, 1),
+    "saxophone": (65, 66),
+    "synthesizer": (80, 81),
+    "trombone": (57,),
+    "trumpet": (56,),
+    "violin": (40,),
     "voice": (52, 53),
-}  # fmt: skip
+}
 DRUM_KEYS = {"drums": (36, 38, 42), "cymbals": (49, 51, 57)}
 REGISTERS = {"bass": (28, 52), "cello": (36, 64), "trombone": (40, 67), "voice": (48, 72), "flute": (60, 90)}
 PLAYABLE = tuple(c for c in CLASSES if c in PROGRAMS or c in DRUM_KEYS)
@@ -69,8 +81,13 @@ def render(root: Path, *, clips: int, test_fraction: float, seed: int = 0) -> No
         folder = root / "audio" / keys[-1][:3]
         folder.mkdir(parents=True, exist_ok=True)
         sf.write(folder / f"{keys[-1]}.ogg", waves[-1], soundfont.SAMPLE_RATE, format="OGG", subtype="VORBIS")
-    np.savez(root / "openmic-2018.npz", X=features(np.stack(waves)), Y_true=y_true, Y_mask=y_mask,
-             sample_key=np.asarray(keys))  # fmt: skip
+    np.savez(
+        root / "openmic-2018.npz",
+        X=features(np.stack(waves)),
+        Y_true=y_true,
+        Y_mask=y_mask,
+        sample_key=np.asarray(keys),
+    )
     (root / "class-map.json").write_text(json.dumps({name: i for i, name in enumerate(CLASSES)}, indent=1))
     order = rng.permutation(clips)
     cut = int(round(test_fraction * clips))
@@ -81,12 +98,14 @@ def render(root: Path, *, clips: int, test_fraction: float, seed: int = 0) -> No
 
 def render_mixture(synth, sfid: int, rng: np.random.Generator, present: list[str]) -> np.ndarray:
     parts = [
-        dict(drum_keys=DRUM_KEYS[name], period=4 if name == "drums" else 16) if name in DRUM_KEYS
+        dict(drum_keys=DRUM_KEYS[name], period=4 if name == "drums" else 16)
+        if name in DRUM_KEYS
         else dict(programs=PROGRAMS[name], register=REGISTERS.get(name, (48, 84)))
         for name in present
-    ]  # fmt: skip
-    stereo = soundfont.render_ensemble(synth, sfid, rng, parts, seconds=SECONDS, sample_rate=soundfont.SAMPLE_RATE,
-                                       grid=STEP)  # fmt: skip
+    ]
+    stereo = soundfont.render_ensemble(
+        synth, sfid, rng, parts, seconds=SECONDS, sample_rate=soundfont.SAMPLE_RATE, grid=STEP
+    )
     return np.clip(stereo.mean(axis=1), -1.0, 1.0)
 
 
@@ -96,9 +115,20 @@ def features(waves: np.ndarray) -> np.ndarray:
     10-ms hop, 64 HTK mel bands 125–7500 Hz, magnitude, log(mel + 0.01))."""
     tail = 512 - 160  # pad so 10 s give at least 1000 frames
     mel = librosa.feature.melspectrogram(
-        y=np.pad(waves, ((0, 0), (0, tail))), sr=soundfont.SAMPLE_RATE, n_fft=512, win_length=400, hop_length=160,
-        window="hann", center=False, power=1.0, n_mels=64, fmin=125.0, fmax=7500.0, htk=True, norm=None,
-    )  # fmt: skip
+        y=np.pad(waves, ((0, 0), (0, tail))),
+        sr=soundfont.SAMPLE_RATE,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        window="hann",
+        center=False,
+        power=1.0,
+        n_mels=64,
+        fmin=125.0,
+        fmax=7500.0,
+        htk=True,
+        norm=None,
+    )
     logmel = np.log(mel + 0.01).transpose(0, 2, 1)[:, : SECONDS * 100]
     seconds = logmel.reshape(len(waves), SECONDS, 100, 64)
     mean = np.clip((seconds.mean(axis=2) + 5.0) / 12.0, 0, 1)

@@ -45,8 +45,9 @@ def render(root: Path, *, dev_clips: int, eval_clips: int, seed: int = 0) -> Non
     synth = tinysoundfont.Synth(samplerate=soundfont.SAMPLE_RATE)
     sfid = synth.sfload(str(soundfont.soundfont_path()))
     rng = np.random.default_rng(seed)
-    instruments = [(family, program, source) for family, programs in soundfont.PROGRAMS.items()
-                   for program, source in programs]  # fmt: skip
+    instruments = [
+        (family, program, source) for family, programs in soundfont.PROGRAMS.items() for program, source in programs
+    ]
     for folder in ("FSD50K.dev_audio", "FSD50K.eval_audio", "FSD50K.metadata", "FSD50K.ground_truth"):
         (root / folder).mkdir(parents=True)
     fname = 1000
@@ -60,9 +61,13 @@ def render(root: Path, *, dev_clips: int, eval_clips: int, seed: int = 0) -> Non
             tags += [w for w in re.split(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])", name) if len(w) > 2]
             fname += 1
             sf.write(root / f"FSD50K.{part}_audio" / f"{fname}.wav", wave, soundfont.SAMPLE_RATE, subtype="PCM_16")
-            metadata[str(fname)] = {"title": f"{name} {tags[0]}", "description": "", "tags": tags,
-                                    "license": "http://creativecommons.org/publicdomain/zero/1.0/",
-                                    "uploader": "overtone"}  # fmt: skip
+            metadata[str(fname)] = {
+                "title": f"{name} {tags[0]}",
+                "description": "",
+                "tags": tags,
+                "license": "http://creativecommons.org/publicdomain/zero/1.0/",
+                "uploader": "overtone",
+            }
             row = {"fname": fname, "labels": family.capitalize(), "mids": f"/m/{family}"}
             if part == "dev":
                 row["split"] = "val" if i % 8 == 0 else "train"
@@ -101,8 +106,13 @@ def render_clip(synth, rng: np.random.Generator, family: str, program: int, sour
     stereo = np.frombuffer(b"".join(bytes(p) for p in pieces), dtype=np.float32).reshape(-1, 2)
     wave = np.clip(stereo.mean(axis=1), -1.0, 1.0)
     plural = rng.random() < 0.4
-    tags = [kind + ("s" if plural and kind != "melody" else ""), family.replace("_", "-"), SOURCES[source],
-            "low" if base < 55 else "high", "loud" if velocity > 64 else "soft"]  # fmt: skip
+    tags = [
+        kind + ("s" if plural and kind != "melody" else ""),
+        family.replace("_", "-"),
+        SOURCES[source],
+        "low" if base < 55 else "high",
+        "loud" if velocity > 64 else "soft",
+    ]
     tags += list(rng.choice(NOISE_TAGS, size=2, replace=False))
     if rng.random() < 0.3:
         tags = [t.upper() if i == 0 else t for i, t in enumerate(tags)]

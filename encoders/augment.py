@@ -42,8 +42,9 @@ def _runs(key, count: int, width: int, size: int, n: int) -> jax.Array:
     return ((position >= starts[..., None]) & (position < (starts + widths)[..., None])).any(axis=1)
 
 
-def spec_augment(patches: jax.Array, key: jax.Array, *, time_masks: int, time_width: int, freq_masks: int,
-                 freq_width: int) -> jax.Array:  # fmt: skip
+def spec_augment(
+    patches: jax.Array, key: jax.Array, *, time_masks: int, time_width: int, freq_masks: int, freq_width: int
+) -> jax.Array:
     """(N, frames, bands[, channels]) → the same with masked runs of frames and bands."""
     n, frames, bands = patches.shape[:3]
     time_key, freq_key = jax.random.split(key)

@@ -44,6 +44,8 @@ def manifest_digest(manifest: dict) -> str:
     byte in either (a front-end's hop, a log offset) makes the bundle refuse to load."""
     body = {k: v for k, v in manifest.items() if k != "integrity"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 WEIGHTS = "weights.safetensors"
 
 
@@ -62,8 +64,7 @@ def _umask() -> int:
     return mask
 
 
-def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *,
-         provenance: dict) -> Path:  # fmt: skip
+def save(folder: str | Path, encoder: nnx.Module, encoder_config: dict, frontend: LogMel, *, provenance: dict) -> Path:
     """Write a bundle; the weights go to a temporary name first, the manifest last."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,11 +156,15 @@ def load(folder: str | Path) -> EncoderBundle:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{manifest_path}: not an {FORMAT} manifest")
     if manifest.get("format_version") not in READABLE_VERSIONS:
-        raise BundleError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not one this "
-                          f"toolkit reads ({list(READABLE_VERSIONS)})")  # fmt: skip
+        raise BundleError(
+            f"{manifest_path}: format_version {manifest.get('format_version')!r} is not one this "
+            f"toolkit reads ({list(READABLE_VERSIONS)})"
+        )
     if manifest["format_version"] >= 2 and manifest.get("integrity") != manifest_digest(manifest):
-        raise BundleError(f"{manifest_path}: its contents do not match its integrity digest: edited or corrupted "
-                          "(a bundle is exported, never edited by hand)")  # fmt: skip
+        raise BundleError(
+            f"{manifest_path}: its contents do not match its integrity digest: edited or corrupted "
+            "(a bundle is exported, never edited by hand)"
+        )
     try:
         name, options = manifest["encoder"]["name"], dict(manifest["encoder"]["options"])
         frontend = build_frontend(manifest["frontend"])
@@ -180,8 +185,9 @@ def load(folder: str | Path) -> EncoderBundle:
         raise BundleError(f"{manifest_path}: encoder options {str(options)[:200]} refused: {err}") from err
     expected = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in _flat_state(abstract).items()}
     if sum(int(np.prod(shape)) for shape, _ in expected.values()) > MAX_PARAMETERS:
-        raise BundleError(f"{manifest_path}: encoder options {str(options)[:200]} ask for more than "
-                          f"{MAX_PARAMETERS:.0e} parameters")  # fmt: skip
+        raise BundleError(
+            f"{manifest_path}: encoder options {str(options)[:200]} ask for more than {MAX_PARAMETERS:.0e} parameters"
+        )
     _check_header(weights, expected, name, options)
     encoder = build_encoder(config, rngs=nnx.Rngs(0))
     stored = safetensors.numpy.load_file(weights)
@@ -211,8 +217,10 @@ def _check_header(weights: Path, expected: dict, name: str, options: dict) -> No
         raise BundleError(f"{weights}: not a readable safetensors file ({str(err)[:200]})") from err
     if set(stored) != set(expected):
         extra, missing = sorted(set(stored) - set(expected)), sorted(set(expected) - set(stored))
-        raise BundleError(f"{weights} does not hold the variables of encoder {name!r} with options {options} "
-                          f"(unexpected: {extra[:3]}, missing: {missing[:3]})")  # fmt: skip
+        raise BundleError(
+            f"{weights} does not hold the variables of encoder {name!r} with options {options} "
+            f"(unexpected: {extra[:3]}, missing: {missing[:3]})"
+        )
     for key, (shape, dtype) in expected.items():
         got_shape, got_dtype = stored[key]
         if got_shape != shape:
@@ -222,8 +230,13 @@ def _check_header(weights: Path, expected: dict, name: str, options: dict) -> No
             raise BundleError(f"{weights}: variable {key} is {shown}, the encoder needs {dtype}")
 
 
-_SAFETENSORS_DTYPES = {"F32": np.dtype("float32"), "F64": np.dtype("float64"), "F16": np.dtype("float16"),
-                       "I64": np.dtype("int64"), "I32": np.dtype("int32")}  # fmt: skip
+_SAFETENSORS_DTYPES = {
+    "F32": np.dtype("float32"),
+    "F64": np.dtype("float64"),
+    "F16": np.dtype("float16"),
+    "I64": np.dtype("int64"),
+    "I32": np.dtype("int32"),
+}
 
 
 def parameter_checksum(module: nnx.Module) -> str:

@@ -72,10 +72,18 @@ def im2col_conv(
     )
     if not plain:
         return lax.conv_general_dilated(
-            lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-            feature_group_count, precision=precision, preferred_element_type=preferred_element_type,
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            precision=precision,
+            preferred_element_type=preferred_element_type,
             out_sharding=out_sharding,
-        )  # fmt: skip
+        )
     kh, kw, _, _ = rhs.shape
     if padding == "SAME":
         padding = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in (kh, kw)]

@@ -1,6 +1,6 @@
 """The VGGish log-mel front-end, computed in JAX on the training device.
 
-Follows `mel_features.py` / `vggish_params.py` of the AudioSet VGGish release (SPEC §2):
+Follows `mel_features.py` / `vggish_params.py` of the AudioSet VGGish release (docs/methods.md §2):
 16 kHz mono waveform → frames of 400 samples every 160 (no centre padding) → periodic Hann
 window → |rFFT| with 512 points (magnitude, not power) → 64 HTK-mel triangles between
 125 and 7500 Hz computed on the 257 FFT bins in mel space, DC weight 0, no area
@@ -162,9 +162,14 @@ class MelSpectrogram(LogMel):
         import librosa
 
         return librosa.filters.mel(
-            sr=self.sample_rate, n_fft=self.fft_length, n_mels=self.num_bands, fmin=self.fmin, fmax=self.fmax,
-            htk=self.htk, norm=self.norm or None,
-        ).T.astype(np.float64)  # fmt: skip
+            sr=self.sample_rate,
+            n_fft=self.fft_length,
+            n_mels=self.num_bands,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            htk=self.htk,
+            norm=self.norm or None,
+        ).T.astype(np.float64)
 
     def __call__(self, waveform: jax.Array) -> jax.Array:
         magnitude = self.magnitude(waveform)
@@ -241,8 +246,9 @@ class ConstantQ(LogMel):
     def _basis(self) -> tuple[np.ndarray, int]:
         import librosa
 
-        basis, lengths = librosa.filters.wavelet(freqs=self._frequencies(), sr=self.sample_rate,
-                                                 filter_scale=self.filter_scale, pad_fft=True, norm=1)  # fmt: skip
+        basis, lengths = librosa.filters.wavelet(
+            freqs=self._frequencies(), sr=self.sample_rate, filter_scale=self.filter_scale, pad_fft=True, norm=1
+        )
         n_fft = max(basis.shape[1], int(2.0 ** (1 + np.ceil(np.log2(self.hop_length)))))
         return basis * (lengths[:, None] / n_fft), n_fft
 
@@ -273,9 +279,12 @@ class Waveform(LogMel):
 
 
 FRONTENDS = {
-    "vggish_logmel": LogMel, "logmel": MelSpectrogram, "multistft": MultiResolution, "cqt": ConstantQ,
+    "vggish_logmel": LogMel,
+    "logmel": MelSpectrogram,
+    "multistft": MultiResolution,
+    "cqt": ConstantQ,
     "waveform": Waveform,
-}  # fmt: skip
+}
 
 
 def frontend_config(frontend: LogMel) -> dict:
@@ -287,11 +296,20 @@ def frontend_config(frontend: LogMel) -> dict:
 # Sane ranges of the numeric fields (inclusive): a value outside is refused before anything is
 # allocated (an fft_length of 2**40 from a careless config or an edited manifest would not fit)
 FIELD_RANGES = {
-    "sample_rate": (1, 384_000), "window_length": (1, 1 << 16), "hop_length": (1, 1 << 16),
-    "fft_length": (1, 1 << 16), "num_bands": (1, 1024), "fmin": (0.0, 192_000.0), "fmax": (0.0, 192_000.0),
-    "log_offset": (0.0, 1e3), "patch_frames": (1, 1 << 20), "patch_hop": (1, 1 << 20), "power": (0.5, 4.0),
-    "bins_per_octave": (1, 96), "filter_scale": (0.01, 100.0),
-}  # fmt: skip
+    "sample_rate": (1, 384_000),
+    "window_length": (1, 1 << 16),
+    "hop_length": (1, 1 << 16),
+    "fft_length": (1, 1 << 16),
+    "num_bands": (1, 1024),
+    "fmin": (0.0, 192_000.0),
+    "fmax": (0.0, 192_000.0),
+    "log_offset": (0.0, 1e3),
+    "patch_frames": (1, 1 << 20),
+    "patch_hop": (1, 1 << 20),
+    "power": (0.5, 4.0),
+    "bins_per_octave": (1, 96),
+    "filter_scale": (0.01, 100.0),
+}
 
 
 def build_frontend(config) -> LogMel:

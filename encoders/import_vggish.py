@@ -32,12 +32,28 @@ from encoders.vggish import VGGish
 from overtone.errors import BadValueError, UnknownNameError
 
 LAYERS = ("conv1", "conv2", "conv3_1", "conv3_2", "conv4_1", "conv4_2", "fc1_1", "fc1_2", "fc2")
-TORCH_INDEX = {"conv1": "features.0", "conv2": "features.3", "conv3_1": "features.6", "conv3_2": "features.8",
-               "conv4_1": "features.11", "conv4_2": "features.13", "fc1_1": "embeddings.0",
-               "fc1_2": "embeddings.2", "fc2": "embeddings.4"}  # fmt: skip
-TF_NAME = {"conv1": "vggish/conv1", "conv2": "vggish/conv2", "conv3_1": "vggish/conv3/conv3_1",
-           "conv3_2": "vggish/conv3/conv3_2", "conv4_1": "vggish/conv4/conv4_1", "conv4_2": "vggish/conv4/conv4_2",
-           "fc1_1": "vggish/fc1/fc1_1", "fc1_2": "vggish/fc1/fc1_2", "fc2": "vggish/fc2"}  # fmt: skip
+TORCH_INDEX = {
+    "conv1": "features.0",
+    "conv2": "features.3",
+    "conv3_1": "features.6",
+    "conv3_2": "features.8",
+    "conv4_1": "features.11",
+    "conv4_2": "features.13",
+    "fc1_1": "embeddings.0",
+    "fc1_2": "embeddings.2",
+    "fc2": "embeddings.4",
+}
+TF_NAME = {
+    "conv1": "vggish/conv1",
+    "conv2": "vggish/conv2",
+    "conv3_1": "vggish/conv3/conv3_1",
+    "conv3_2": "vggish/conv3/conv3_2",
+    "conv4_1": "vggish/conv4/conv4_1",
+    "conv4_2": "vggish/conv4/conv4_2",
+    "fc1_1": "vggish/fc1/fc1_1",
+    "fc1_2": "vggish/fc1/fc1_2",
+    "fc2": "vggish/fc2",
+}
 
 
 def read_weights(path: Path) -> dict[str, np.ndarray]:
@@ -72,8 +88,10 @@ def to_flax(weights: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray
         elif "vggish/conv1/weights" in weights:
             kernel, bias = weights[f"{TF_NAME[layer]}/weights"], weights[f"{TF_NAME[layer]}/biases"]
         else:
-            raise UnknownNameError(f"{source}: neither torchvggish (features.0.weight …) nor TF-slim "
-                           f"(vggish/conv1/weights …) keys; found {sorted(weights)[:6]} …")  # fmt: skip
+            raise UnknownNameError(
+                f"{source}: neither torchvggish (features.0.weight …) nor TF-slim "
+                f"(vggish/conv1/weights …) keys; found {sorted(weights)[:6]} …"
+            )
         flat[f"{layer}/kernel"], flat[f"{layer}/bias"] = np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
     return flat
 
@@ -90,11 +108,14 @@ def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool
         if flat[name].shape != value.shape:
             raise BadValueError(f"{weights_path}: {name} has shape {flat[name].shape}, VGGish needs {value.shape}")
     bundle.set_variables(encoder, flat)
-    provenance = {"run": None, "checkpoint": f"AudioSet VGGish ({scheme})", "step": None,
-                  "objective": "AudioSet classification (Hershey et al. 2017)",
-                  "weights_file": str(weights_path)}  # fmt: skip
-    return bundle.save(out, encoder, {"name": "vggish", "final_relu": final_relu}, LogMel(),
-                       provenance=provenance)  # fmt: skip
+    provenance = {
+        "run": None,
+        "checkpoint": f"AudioSet VGGish ({scheme})",
+        "step": None,
+        "objective": "AudioSet classification (Hershey et al. 2017)",
+        "weights_file": str(weights_path),
+    }
+    return bundle.save(out, encoder, {"name": "vggish", "final_relu": final_relu}, LogMel(), provenance=provenance)
 
 
 if __name__ == "__main__":

@@ -133,11 +133,12 @@ def to_onnx(bundle: EncoderBundle) -> onnx.ModelProto:
     g.nodes.append(helper.make_node("Identity", [out], ["embeddings"]))
     width = int(bundle.encoder.embedding_dim)
     graph = helper.make_graph(
-        g.nodes, f"overtone_{name}",
+        g.nodes,
+        f"overtone_{name}",
         [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["samples"])],
         [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["patches", width])],
         g.initializers,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="overtone")
     model.ir_version = IR_VERSION  # readable by onnxruntime releases of the last years
     onnx.checker.check_model(model)

@@ -1,10 +1,10 @@
-"""Zhong et al.'s waveform encoder (SPEC §3): learnable sinc band-pass filters → ResNet-34 → LDE.
+"""Zhong et al.'s waveform encoder (docs/methods.md §3): learnable sinc band-pass filters → ResNet-34 → LDE.
 
 * SincConv (Ravanelli & Bengio 2018): 128 band-pass filters of 801 taps, stride 192, each
   defined by two learnable numbers — its low cut-off and bandwidth — initialised on the mel
   scale between 30 Hz and Nyquist; the kernel is (2f₂·sinc(2πf₂t) − 2f₁·sinc(2πf₁t)) × Hamming,
   normalised by its peak 2(f₂ − f₁). Responses are compressed with log(1 + |x|) (our choice;
-  the reference's exact compression is not in the SPEC).
+  Zhong et al.'s code applies batch-norm there instead).
 * ResNet-34 layout of basic blocks [3, 4, 6, 3] at widths 16, 32, 64, 128 (strides 1, 2, 2, 2),
   batch-norm, on the (frames × filters) map as a one-channel image.
 * LDE pooling (learnable dictionary encoding, Cai et al. 2018): 4 components of 128 dims, soft
@@ -30,8 +30,9 @@ def mel_initial_bands(count: int, sample_rate: int, min_low: float, min_band: fl
     return edges[:-1], np.diff(edges)
 
 
-def sinc_kernels(low: jax.Array, band: jax.Array, *, taps: int, sample_rate: int, min_low: float,
-                 min_band: float) -> jax.Array:  # fmt: skip
+def sinc_kernels(
+    low: jax.Array, band: jax.Array, *, taps: int, sample_rate: int, min_low: float, min_band: float
+) -> jax.Array:
     """(taps, filters) band-pass kernels from the learnable parameters (SincNet's formula)."""
     f1 = min_low + jnp.abs(low)
     f2 = jnp.clip(f1 + min_band + jnp.abs(band), min_low, sample_rate / 2)
@@ -60,9 +61,18 @@ class BasicBlock(nnx.Module):
 class SincResNet(nnx.Module):
     embedding_dim = 512
 
-    def __init__(self, *, filters: int = 128, taps: int = 801, stride: int = 192, sample_rate: int = 16000,
-                 widths: tuple[int, ...] = (16, 32, 64, 128), blocks: tuple[int, ...] = (3, 4, 6, 3),
-                 components: int = 4, rngs: nnx.Rngs):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        filters: int = 128,
+        taps: int = 801,
+        stride: int = 192,
+        sample_rate: int = 16000,
+        widths: tuple[int, ...] = (16, 32, 64, 128),
+        blocks: tuple[int, ...] = (3, 4, 6, 3),
+        components: int = 4,
+        rngs: nnx.Rngs,
+    ):
         self.taps, self.stride, self.sample_rate = taps, stride, sample_rate
         self.min_low, self.min_band = 50.0, 50.0
         low, band = mel_initial_bands(filters, sample_rate, self.min_low, self.min_band)
@@ -81,14 +91,21 @@ class SincResNet(nnx.Module):
         self.embedding_dim = components * cin
 
     def kernels(self) -> jax.Array:
-        return sinc_kernels(self.low_hz[...], self.band_hz[...], taps=self.taps, sample_rate=self.sample_rate,
-                            min_low=self.min_low, min_band=self.min_band)  # fmt: skip
+        return sinc_kernels(
+            self.low_hz[...],
+            self.band_hz[...],
+            taps=self.taps,
+            sample_rate=self.sample_rate,
+            min_low=self.min_low,
+            min_band=self.min_band,
+        )
 
     def __call__(self, patches: jax.Array) -> jax.Array:
         """(N, samples, 1) waveform patches → (N, 512)."""
         if patches.ndim != 3 or patches.shape[-1] != 1:
-            raise ValueError(f"SincResNet takes (batch, samples, 1) waveform patches (front-end 'waveform'); got "
-                             f"{patches.shape}")  # fmt: skip
+            raise ValueError(
+                f"SincResNet takes (batch, samples, 1) waveform patches (front-end 'waveform'); got {patches.shape}"
+            )
         kernel = self.kernels()[:, None, :]  # (taps, in=1, filters)
         x = jax.lax.conv_general_dilated(
             patches, kernel, (self.stride,), "VALID", dimension_numbers=("NWC", "WIO", "NWC")

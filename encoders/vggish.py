@@ -1,4 +1,4 @@
-"""VGGish (Hershey et al. 2017) in Flax NNX, layer for layer as `vggish_slim.py` (SPEC §3).
+"""VGGish (Hershey et al. 2017) in Flax NNX, layer for layer as `vggish_slim.py` (docs/methods.md §3).
 
 conv3x3 64 → pool → conv 128 → pool → conv 256, conv 256 → pool → conv 512, conv 512 → pool
 → flatten (6×4×512 = 12288) → fc 4096 → fc 4096 → fc 128. SAME padding, ReLU after every

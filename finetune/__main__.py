@@ -38,5 +38,12 @@ if __name__ == "__main__":
     from finetune.train import finetune_and_evaluate
 
     shortcuts = {"encoder": ("encoder.source", "exported bundle, pretraining work directory, or random:NAME")}
-    cli.main(finetune_and_evaluate, announce, doc=__doc__, kind="finetune", examples=EXAMPLES, catalog=configs,
-             shortcuts=shortcuts)
+    cli.main(
+        finetune_and_evaluate,
+        announce,
+        doc=__doc__,
+        kind="finetune",
+        examples=EXAMPLES,
+        catalog=configs,
+        shortcuts=shortcuts,
+    )

@@ -1,4 +1,4 @@
-"""The attention classifier of Gururani, Sharma & Lerch (ISMIR 2019; SPEC §5), in Flax NNX.
+"""The attention classifier of Gururani, Sharma & Lerch (ISMIR 2019; docs/methods.md §5), in Flax NNX.
 
 Layer for layer as AttentionMIC's `DecisionLevelSingleAttention`: the (B, T, 128) embedding
 sequence is batch-normalised; three blocks of bias-free 1×1 convolution (a dense layer over
@@ -28,15 +28,23 @@ def he_uniform():
 
 class AttentionClassifier(nnx.Module):
     def __init__(
-        self, num_classes: int, *, features: int = 128, hidden: int = 128, layers: int = 3,
-        dropout: float = 0.6, rngs: nnx.Rngs,
-    ):  # fmt: skip
+        self,
+        num_classes: int,
+        *,
+        features: int = 128,
+        hidden: int = 128,
+        layers: int = 3,
+        dropout: float = 0.6,
+        rngs: nnx.Rngs,
+    ):
         widths = [features] + [hidden] * layers
         self.input_norm = nnx.BatchNorm(features, momentum=0.9, rngs=rngs)
-        self.dense = nnx.List([
-            nnx.Linear(widths[i], widths[i + 1], use_bias=False, kernel_init=he_uniform(), rngs=rngs)
-            for i in range(layers)
-        ])  # fmt: skip
+        self.dense = nnx.List(
+            [
+                nnx.Linear(widths[i], widths[i + 1], use_bias=False, kernel_init=he_uniform(), rngs=rngs)
+                for i in range(layers)
+            ]
+        )
         self.norms = nnx.List([nnx.BatchNorm(hidden, momentum=0.9, rngs=rngs) for _ in range(layers)])
         self.dropout = nnx.Dropout(dropout)
         self.att = nnx.Linear(hidden, num_classes, kernel_init=he_uniform(), rngs=rngs)

@@ -38,8 +38,9 @@ def load_run(run: Path, split: str) -> tuple[dict, dict]:
             raise FileNotFoundError(f"{path} not found: {run} is not a finished `python -m finetune` run")
     metrics = json.loads(metrics_path.read_text())
     if split not in metrics:
-        raise unknown_name("split", split, [k for k in metrics if k not in ("threshold", "task", "extra")],
-                           where=str(metrics_path))  # fmt: skip
+        raise unknown_name(
+            "split", split, [k for k in metrics if k not in ("threshold", "task", "extra")], where=str(metrics_path)
+        )
     # runs reported before metrics.json named its task show every column
     return metrics[split] | {"task": metrics.get("task", "openmic")}, _flatten(json.loads(config_path.read_text()))
 
@@ -59,8 +60,12 @@ def compare(runs: list[Path], *, split: str = "test", label: str | None = None) 
     for key, members in groups.items():
         config = json.loads(key)
         name = ", ".join(f"{k}={json.loads(config[k])}" for k in differing if k in config)
-        row = {"label": name or label or _common_name(members), "runs": [str(m[0]) for m in members],
-               "tasks": sorted({m[1]["task"] for m in members}), "metrics": {}}  # fmt: skip
+        row = {
+            "label": name or label or _common_name(members),
+            "runs": [str(m[0]) for m in members],
+            "tasks": sorted({m[1]["task"] for m in members}),
+            "metrics": {},
+        }
         for name in HEADLINE:
             values = np.array([m[1].get(name, np.nan) for m in members], float)
             std = float(values.std(ddof=1)) if len(values) > 1 else None
@@ -82,8 +87,12 @@ def _columns(rows: list[dict]) -> tuple[str, ...]:
 
 def markdown(rows: list[dict], split: str) -> str:
     columns = _columns(rows)
-    lines = [f"Split: {split}. Mean ± sample std over runs that differ only in seed.", "",
-             "| runs | n | " + " | ".join(columns) + " |", "|---|---" + "|---" * len(columns) + "|"]  # fmt: skip
+    lines = [
+        f"Split: {split}. Mean ± sample std over runs that differ only in seed.",
+        "",
+        "| runs | n | " + " | ".join(columns) + " |",
+        "|---|---" + "|---" * len(columns) + "|",
+    ]
     for row in rows:
         cells = []
         for name in columns:
@@ -105,8 +114,14 @@ def figure(rows: list[dict], path: Path, split: str = "test") -> None:
     for i, row in enumerate(rows):
         means = [row["metrics"][m]["mean"] for m in shown]
         errors = [row["metrics"][m]["std"] or 0.0 for m in shown]
-        axes.bar([x + i * width for x in range(len(shown))], means, width=width, yerr=errors, capsize=3,
-                 label=row["label"][:60])  # fmt: skip
+        axes.bar(
+            [x + i * width for x in range(len(shown))],
+            means,
+            width=width,
+            yerr=errors,
+            capsize=3,
+            label=row["label"][:60],
+        )
     axes.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(shown))], shown)
     axes.set_ylim(0, 1)
     axes.set_ylabel(f"{split} score (mean ± std over seeds)")

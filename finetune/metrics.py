@@ -1,4 +1,4 @@
-"""Classification metrics for instrument recognition, aware of partial labels (SPEC §6).
+"""Classification metrics for instrument recognition, aware of partial labels (docs/methods.md §6).
 
 Multi-label inputs are scores (N, C) in [0, 1], targets (N, C) in {0, 1} and an optional
 `observed` mask (N, C): only observed entries count — OpenMIC-2018 labels each clip for a
@@ -70,10 +70,12 @@ def multilabel_metrics(
     negative_f1 = _f1(_ratio(tn, tn + fn), _ratio(tn, tn + fp))
     names = class_names or [str(i) for i in range(scores.shape[1])]
     has_positive = (targets & observed).any(0)
-    per_class_ap = np.array([
-        average_precision(scores[observed[:, c], c], targets[observed[:, c], c]) if has_positive[c] else np.nan
-        for c in range(scores.shape[1])
-    ])  # fmt: skip
+    per_class_ap = np.array(
+        [
+            average_precision(scores[observed[:, c], c], targets[observed[:, c], c]) if has_positive[c] else np.nan
+            for c in range(scores.shape[1])
+        ]
+    )
     return {
         "f1_micro": float(_f1(micro_p, micro_r)),
         "f1_macro": float(f1.mean()),
@@ -94,7 +96,7 @@ def multilabel_metrics(
                 "average_precision": float(per_class_ap[c]),
             }
             for c, name in enumerate(names)
-        },  # fmt: skip
+        },
     }
 
 
@@ -140,5 +142,5 @@ def singlelabel_metrics(predicted: np.ndarray, labels: np.ndarray, class_names: 
                 "support": int(confusion[c].sum()),
             }
             for c, name in enumerate(class_names)
-        },  # fmt: skip
+        },
     }

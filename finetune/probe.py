@@ -48,8 +48,9 @@ def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np
     set_max_seconds(data.get("max_seconds", 3600.0))
     bad_log = BadFileLog(data.max_bad_fraction)
     cache_dir = Path(config.embedding_cache or default_cache_dir() / "embeddings")
-    sequences, _ = embedding_cache.cached_sequences(loaded.encoder, loaded.frontend, loaded.checksum, clips.paths,
-                                                    cache_dir, bad_log)  # fmt: skip
+    sequences, _ = embedding_cache.cached_sequences(
+        loaded.encoder, loaded.frontend, loaded.checksum, clips.paths, cache_dir, bad_log
+    )
     vectors = {}
     for split, items in sequences.items():
         keep = np.array([s is not None for s in items])
@@ -60,8 +61,18 @@ def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np
     return {split: ((v - mean) / std).astype(np.float32) for split, v in vectors.items()}
 
 
-def fit_linear(x, targets, observed, *, multilabel: bool, learning_rate: float, weight_decay: float, epochs: int,
-               batch_size: int, seed: int) -> dict:  # fmt: skip
+def fit_linear(
+    x,
+    targets,
+    observed,
+    *,
+    multilabel: bool,
+    learning_rate: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+) -> dict:
     """Adam on minibatches, `epochs` passes; loss: softmax cross-entropy or masked per-class BCE,
     plus weight_decay/2 · ‖W‖²."""
     n, d = x.shape
@@ -117,10 +128,18 @@ def grid_search(train: tuple, valid: tuple, grid, *, multilabel: bool, epochs: i
     `train` = (x, targets, observed) and `valid`; the test split never enters the selection."""
     table, best = [], None
     for learning_rate, weight_decay in itertools.product(grid.learning_rate, grid.weight_decay):
-        params = fit_linear(*train, multilabel=multilabel, learning_rate=learning_rate, weight_decay=weight_decay,
-                            epochs=epochs, batch_size=batch_size, seed=seed)  # fmt: skip
-        score = validation_score(predict(params, valid[0], multilabel=multilabel), valid[1], valid[2],
-                                 multilabel=multilabel)  # fmt: skip
+        params = fit_linear(
+            *train,
+            multilabel=multilabel,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        score = validation_score(
+            predict(params, valid[0], multilabel=multilabel), valid[1], valid[2], multilabel=multilabel
+        )
         table.append({"learning_rate": learning_rate, "weight_decay": weight_decay, "validation_score": score})
         if best is None or score > best[0]["validation_score"]:
             best = (table[-1], params)
@@ -139,8 +158,11 @@ def probe(config, workdir: str | Path) -> dict:
     # the weights are part of the run's identity: the same --encoder path holding other weights is another run
     identity = {} if source.startswith("random:") else {"encoder_weights": load_encoder(source).checksum}
     if not config.encoder.source:
-        log.warning("no --encoder given: probing an UNTRAINED %s (%s), the random-initialisation baseline",
-                    config.encoder.name, source)  # fmt: skip
+        log.warning(
+            "no --encoder given: probing an UNTRAINED %s (%s), the random-initialisation baseline",
+            config.encoder.name,
+            source,
+        )
     runs, accuracies = [], []
     for k in range(config.seeds):
         seed = config.seed + k
@@ -150,8 +172,15 @@ def probe(config, workdir: str | Path) -> dict:
         multilabel = set(clips.single_label) != set(clips.paths)  # softmax only when every split is single-label
         vectors = clip_vectors(source, clips, config, seed)
         split = {s: (vectors[s], clips.targets[s], clips.observed[s]) for s in vectors}
-        chosen, params, table = grid_search(split["train"], split["valid"], config.grid, multilabel=multilabel,
-                                            epochs=config.epochs, batch_size=config.batch_size, seed=seed)  # fmt: skip
+        chosen, params, table = grid_search(
+            split["train"],
+            split["valid"],
+            config.grid,
+            multilabel=multilabel,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=seed,
+        )
         scores = {s: predict(params, vectors[s], multilabel=multilabel) for s in ("valid", "test")}
         results = protocol.evaluate(scores, clips, "validation" if multilabel else "top1")
         run = workdir / f"seed{seed}"
@@ -171,8 +200,13 @@ def probe(config, workdir: str | Path) -> dict:
         spread = f" ± {np.std(accuracies, ddof=1):.3f}" if len(accuracies) > 1 else ""
         table += f"\nTest accuracy (top-1): {np.mean(accuracies):.3f}{spread} over {len(accuracies)} seed(s).\n"
     (workdir / "probe.md").write_text(f"# Linear probe: {config.task}, {source}\n\n" + table)
-    summary = {"task": config.task, "encoder": source, "runs": [str(r) for r in runs], "test": rows[0]["metrics"],
-               "test_accuracy": accuracies}  # fmt: skip
+    summary = {
+        "task": config.task,
+        "encoder": source,
+        "runs": [str(r) for r in runs],
+        "test": rows[0]["metrics"],
+        "test_accuracy": accuracies,
+    }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary | {"table": table}
 
@@ -185,8 +219,13 @@ if __name__ == "__main__":
 
     if not any(a.startswith("--config=") or a == "--config" for a in sys.argv[1:]):
         sys.argv.insert(1, "--config=probe")
-    examples = ["python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3",
-                "python -m finetune.probe --encoder=random:vggish --task=irmas --config.data.irmas.root=/data/IRMAS"]
-    shortcuts = {"encoder": ("encoder.source", "exported bundle, pretraining run or random:NAME"),
-                 "task": ("task", " | ".join(TASKS)), "seeds": ("seeds", "number of seeds (at least 1)")}
+    examples = [
+        "python -m finetune.probe --encoder=runs/nsynth_mixup/export --task=nsynth_family --seeds=3",
+        "python -m finetune.probe --encoder=random:vggish --task=irmas --config.data.irmas.root=/data/IRMAS",
+    ]
+    shortcuts = {
+        "encoder": ("encoder.source", "exported bundle, pretraining run or random:NAME"),
+        "task": ("task", " | ".join(TASKS)),
+        "seeds": ("seeds", "number of seeds (at least 1)"),
+    }
     cli.main(probe, announce, doc=__doc__, kind="probe", examples=examples, catalog=configs, shortcuts=shortcuts)

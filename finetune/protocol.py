@@ -22,8 +22,10 @@ from finetune.metrics import multilabel_metrics, singlelabel_metrics
 from overtone.errors import BadValueError
 
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 2)
-OPTIMISTIC_NOTE = ("threshold chosen on the test set itself (Zhong et al.'s protocol); optimistic, "
-                   "for comparison with their table only")  # fmt: skip
+OPTIMISTIC_NOTE = (
+    "threshold chosen on the test set itself (Zhong et al.'s protocol); optimistic, "
+    "for comparison with their table only"
+)
 
 
 def windows(sequences: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +66,9 @@ def evaluate(scores: dict[str, np.ndarray], clips, threshold: float | str) -> di
     """Metrics for the scored splits of a `ClipSet` (`valid` needed when threshold='validation')."""
 
     def metrics(split: str, value: float | np.ndarray) -> dict:
-        result = multilabel_metrics(scores[split], clips.targets[split], clips.observed[split], threshold=value,
-                                    class_names=clips.classes)  # fmt: skip
+        result = multilabel_metrics(
+            scores[split], clips.targets[split], clips.observed[split], threshold=value, class_names=clips.classes
+        )
         if split in clips.single_label:
             result["single_label"] = singlelabel_metrics(
                 scores[split].argmax(1), clips.targets[split].argmax(1), clips.classes

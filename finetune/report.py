@@ -39,8 +39,14 @@ def write_report(folder: str | Path, results: dict, *, title: str) -> None:
     splits = [s for s in SPLITS if s in results]
     threshold = results["threshold"]
     columns = headline([results.get("task", "openmic")])
-    lines = [f"# {title}", "", decision_rule(threshold), "",
-             "| split | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+    lines = [
+        f"# {title}",
+        "",
+        decision_rule(threshold),
+        "",
+        "| split | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
     rows = [(s, results[s]) for s in splits]
     for name, extra in results.get("extra", {}).items():
         rows.append((f"{name} (threshold {extra['threshold']:.2f})*", extra))
@@ -49,20 +55,33 @@ def write_report(folder: str | Path, results: dict, *, title: str) -> None:
     for extra in results.get("extra", {}).values():
         lines.append(f"\n\\* {extra['note']}.")
     last = splits[-1]
-    lines += ["", f"Per class ({last}):", "", "| class | precision | recall | F1 | AP | support |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"Per class ({last}):",
+        "",
+        "| class | precision | recall | F1 | AP | support |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in results[last]["per_class"].items():
-        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
-                     f"{row['average_precision']:.3f} | {row['support']} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+            f"{row['average_precision']:.3f} | {row['support']} |"
+        )
     for split in splits:
         if "single_label" in results[split]:
             single = results[split]["single_label"]
-            lines += ["", f"Single-label ({split}, top-1 of the scores): accuracy {single['accuracy']:.3f}, "
-                      f"macro F1 {single['f1_macro']:.3f}; confusion matrix in confusion_{split}.png."]  # fmt: skip
+            lines += [
+                "",
+                f"Single-label ({split}, top-1 of the scores): accuracy {single['accuracy']:.3f}, "
+                f"macro F1 {single['f1_macro']:.3f}; confusion matrix in confusion_{split}.png.",
+            ]
             _confusion_figure(folder / f"confusion_{split}.png", single, f"{title} — {split}")
     if "openmic_f1" in columns:
-        lines += ["", "`openmic_f1` is the per-instrument macro F1 over negative and positive classes that "
-                  "Gururani et al. and Taenzer et al. report; `f1_macro` is the multi-label macro F1."]  # fmt: skip
+        lines += [
+            "",
+            "`openmic_f1` is the per-instrument macro F1 over negative and positive classes that "
+            "Gururani et al. and Taenzer et al. report; `f1_macro` is the multi-label macro F1.",
+        ]
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     _per_class_figure(folder / "per_class_f1.png", {s: results[s] for s in splits}, title, threshold)
 
@@ -93,8 +112,15 @@ def _confusion_figure(path: Path, single: dict, title: str) -> None:
     axes.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         if count and len(names) <= 30:  # counts stay legible
-            axes.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                      color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
+            axes.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if count > matrix.max() / 2 else "black",
+            )
     ticks = range(0, len(names), max(1, len(names) // 30))
     axes.set_xticks(ticks, [names[t] for t in ticks], rotation=60, ha="right")
     axes.set_yticks(ticks, [names[t] for t in ticks])

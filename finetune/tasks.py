@@ -52,16 +52,21 @@ def _root(data, variable: str, render) -> tuple[Path, bool]:
     if data.require_real:
         raise FileNotFoundError(f"no dataset given: set --config.data.root or {variable}")
     root = render()
-    log.warning("No dataset given (data.root / %s): using the EMBEDDED SoundFont stand-in in %s — "
-                "for trying the toolkit only, its numbers say nothing about the real task", variable, root)  # fmt: skip
+    log.warning(
+        "No dataset given (data.root / %s): using the EMBEDDED SoundFont stand-in in %s — "
+        "for trying the toolkit only, its numbers say nothing about the real task",
+        variable,
+        root,
+    )
     return root, True
 
 
 def load_openmic(data, seed: int) -> ClipSet:
     from corpora.soundfont_openmic import ensure_openmic_corpus
 
-    root, embedded = _root(data, "OPENMIC_DIR", lambda: ensure_openmic_corpus(
-        data.embedded.cache_dir or None, clips=data.embedded.clips))  # fmt: skip
+    root, embedded = _root(
+        data, "OPENMIC_DIR", lambda: ensure_openmic_corpus(data.embedded.cache_dir or None, clips=data.embedded.clips)
+    )
     dataset = read_openmic(root, valid_fraction=data.valid_fraction, seed=seed)
     rows = dataset.splits
     return ClipSet(
@@ -79,9 +84,15 @@ def load_openmic(data, seed: int) -> ClipSet:
 def load_irmas(data, seed: int) -> ClipSet:
     from corpora.soundfont_irmas import ensure_irmas_corpus
 
-    root, embedded = _root(data, "IRMAS_DIR", lambda: ensure_irmas_corpus(
-        data.embedded.cache_dir or None, recordings=data.embedded.recordings,
-        test_excerpts=data.embedded.test_excerpts))  # fmt: skip
+    root, embedded = _root(
+        data,
+        "IRMAS_DIR",
+        lambda: ensure_irmas_corpus(
+            data.embedded.cache_dir or None,
+            recordings=data.embedded.recordings,
+            test_excerpts=data.embedded.test_excerpts,
+        ),
+    )
     dataset = read_irmas(root, valid_fraction=data.valid_fraction, seed=seed)
     targets = {s: dataset.targets(s) for s in dataset.splits}
     return ClipSet(

@@ -122,8 +122,13 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         probabilities = model(batch["x"], key=key, train=train)
         return masked_bce(probabilities, batch["y"], batch["observed"] * batch["weight"][:, None]), {}
 
-    shared = dict(batch_size=config.train.batch_size, workers=config.data.workers, prefetch=config.data.prefetch,
-                  process_index=jax.process_index(), process_count=jax.process_count())  # fmt: skip
+    shared = dict(
+        batch_size=config.train.batch_size,
+        workers=config.data.workers,
+        prefetch=config.data.prefetch,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
     rows = {split: list(range(len(paths))) for split, paths in clips.paths.items()}
 
     def report(model, evaluated: dict) -> dict:
@@ -136,7 +141,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     data = Data(
         train=lambda start: training_batches(
             rows["train"], load("train"), seed=config.seed, start_step=start, **shared
-        ),  # fmt: skip
+        ),
         steps_per_epoch=steps_per_epoch(len(rows["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(rows["valid"], load("valid"), **shared),
         report=report,
@@ -144,8 +149,12 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     lr_scales = [(ENCODER_PARAMS, config.optimizer.get("encoder_lr_scale", 1.0))]
     summary = fit(model, loss_fn, data, config, workdir, lr_scales=lr_scales)
     bad_log.check(final=True)
-    summary["data"] = {"root": str(clips.root), "embedded": clips.embedded, **{k: len(v) for k, v in rows.items()},
-                       "unreadable": bad_log.summary()} | info  # fmt: skip
+    summary["data"] = {
+        "root": str(clips.root),
+        "embedded": clips.embedded,
+        **{k: len(v) for k, v in rows.items()},
+        "unreadable": bad_log.summary(),
+    } | info
     if jax.process_index() == 0:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -154,8 +163,11 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
 def check_names(config) -> None:
     """Every name the config uses (mode, dataset, head, encoder, front-end, options), checked
     before any data is read or embedded."""
-    names = {"mode": (config.mode, MODES), "protocol.scale": (config.protocol.scale, ("none", "minmax")),
-             "mix.labels": (config.mix.labels, ("union", "soft"))}  # fmt: skip
+    names = {
+        "mode": (config.mode, MODES),
+        "protocol.scale": (config.protocol.scale, ("none", "minmax")),
+        "mix.labels": (config.mix.labels, ("union", "soft")),
+    }
     for where, (value, valid) in names.items():
         if value not in valid:
             raise unknown_name("value", value, valid, where=f"config.{where}")
@@ -174,8 +186,12 @@ def _threshold(value: str) -> float | str:
 
 
 def _example(x, clips: ClipSet, split: str, row: int, weight: float = 1.0) -> dict[str, np.ndarray]:
-    return {"x": x, "y": clips.targets[split][row], "observed": clips.observed[split][row].astype(np.float32),
-            "weight": np.float32(weight)}  # fmt: skip
+    return {
+        "x": x,
+        "y": clips.targets[split][row],
+        "observed": clips.observed[split][row].astype(np.float32),
+        "weight": np.float32(weight),
+    }
 
 
 def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
@@ -217,8 +233,9 @@ def _frozen_sequences(config, loaded, clips: ClipSet, bad_log: BadFileLog, info:
     loaded.encoder.eval()
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
     cache_dir = Path(config.data.embedding_cache or default_cache_dir() / "embeddings")
-    sequences, cache = embedding_cache.cached_sequences(loaded.encoder, frontend, loaded.checksum, clips.paths,
-                                                        cache_dir, bad_log)  # fmt: skip
+    sequences, cache = embedding_cache.cached_sequences(
+        loaded.encoder, frontend, loaded.checksum, clips.paths, cache_dir, bad_log
+    )
     info |= {"encoder": loaded.source, "encoder_checksum": loaded.checksum, "embedding_cache": cache}
     for split, items in sequences.items():
         keep = np.array([s is not None for s in items])
@@ -236,8 +253,10 @@ def _minmax(sequences: dict[str, list[np.ndarray]], workdir: Path) -> dict[str, 
     low, high = train.min(0), train.max(0)
     span = np.where(high > low, high - low, 1.0)
     np.savez(workdir / "scaling.npz", low=low, high=high)
-    return {split: [np.clip((s - low) / span, 0.0, 1.0).astype(np.float32) for s in items]
-            for split, items in sequences.items()}  # fmt: skip
+    return {
+        split: [np.clip((s - low) / span, 0.0, 1.0).astype(np.float32) for s in items]
+        for split, items in sequences.items()
+    }
 
 
 def _load_encoder(config):
@@ -246,8 +265,11 @@ def _load_encoder(config):
     source = config.encoder.source
     if not source:
         source = f"random:{config.encoder.name}"
-        log.warning("no --encoder given: using an UNTRAINED %s (%s) — the random-initialisation baseline",
-                    config.encoder.name, source)  # fmt: skip
+        log.warning(
+            "no --encoder given: using an UNTRAINED %s (%s) — the random-initialisation baseline",
+            config.encoder.name,
+            source,
+        )
     options = {k: v for k, v in config.encoder.items() if k not in ("name", "source")}
     loaded = load_encoder(source, seed=config.seed, options=options, frontend=config.frontend.to_dict())
     compute = config.get("compute", {})

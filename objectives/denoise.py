@@ -1,4 +1,4 @@
-"""Denoising autoencoder (Taenzer, Mimilakis, Abeßer; SPEC §4.2).
+"""Denoising autoencoder (Taenzer, Mimilakis, Abeßer; docs/methods.md §4.2).
 
 The clean log-mel patches are corrupted *before* the encoder — additive Gaussian noise
 (mean 0, std `noise_std`, default 0.1) or a multiplicative Bernoulli mask that keeps each
@@ -104,8 +104,10 @@ class Denoise(nnx.Module):
         """Validation corrupts too (with the fixed evaluation key), so its loss is the same
         objective as training's and comparable across evaluations."""
         if frontend.num_bands < 2:
-            raise BadValueError("denoising reconstructs spectrogram patches; the waveform front-end (sinc encoder) "
-                             "has none: pretrain the sinc encoder with nsynth_mixup")  # fmt: skip
+            raise BadValueError(
+                "denoising reconstructs spectrogram patches; the waveform front-end (sinc encoder) "
+                "has none: pretrain the sinc encoder with nsynth_mixup"
+            )
         clean = frontend.patches(frontend(batch["audio"]))  # (B, P, F, bands)
         floor = float(np.log(frontend.log_offset))
         noisy = corrupt(key, clean, noise=self.noise, noise_std=self.noise_std, keep_prob=self.keep_prob, floor=floor)

@@ -1,4 +1,4 @@
-"""Instrument-family softmax with mixup (Zhong et al., APSIPA 2023; SPEC §4.1).
+"""Instrument-family softmax with mixup (Zhong et al., APSIPA 2023; docs/methods.md §4.1).
 
 The encoder embeds every 0.96-s patch of the clip; patch embeddings are averaged and a linear
 layer gives logits over the 11 NSynth families (or over instruments with

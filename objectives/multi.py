@@ -1,4 +1,4 @@
-"""Several objectives on one shared encoder, with weights (SPEC §4; Taenzer et al. compare
+"""Several objectives on one shared encoder, with weights (docs/methods.md §4; Taenzer et al. compare
 objectives, COALA weights its terms).
 
     objective = dict(name="multi", parts=dict(

@@ -1,4 +1,4 @@
-"""Contrastive audio–tag alignment, after COALA (Favory, Drossos, Virtanen, Serra 2020; SPEC §4.4).
+"""Contrastive audio–tag alignment, after COALA (Favory, Drossos, Virtanen, Serra 2020; docs/methods.md §4.4).
 
 Tag side: the multi-hot tag vector → three blocks of dense → batch-norm → ReLU → dropout 0.25
 (widths 512, 512, 1152) → a bias-free linear projection. Audio side: the clip embedding (patch

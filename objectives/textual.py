@@ -1,4 +1,4 @@
-"""Word-vector regression of NSynth note qualities (Taenzer et al.; SPEC §4.3).
+"""Word-vector regression of NSynth note qualities (Taenzer et al.; docs/methods.md §4.3).
 
 Target. A note's qualities (10 binary flags) become one 300-d vector: the mean of the unit-
 normalised word vectors of its set qualities (each quality weighs the same whatever its

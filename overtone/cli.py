@@ -74,8 +74,14 @@ def run_absl(main: Callable[[list[str]], None], doc: str, *, examples: list[str]
     def guarded(argv):
         try:
             main(argv)
-        except (OvertoneError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-                PermissionError) as err:  # fmt: skip
+        except (
+            OvertoneError,
+            FileNotFoundError,
+            FileExistsError,
+            NotADirectoryError,
+            IsADirectoryError,
+            PermissionError,
+        ) as err:
             report_user_error(err)
 
     app.run(guarded)

@@ -35,8 +35,18 @@ class Progress:
     `auto_lines=False` the log gets lines only when `line()` is called (the train loop calls it
     when its metrics for a step arrive)."""
 
-    def __init__(self, total: int, desc: str, *, initial: int = 0, unit: str = "it", every: int | None = None,
-                 seconds: float = 60.0, enabled: bool = True, auto_lines: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        *,
+        initial: int = 0,
+        unit: str = "it",
+        every: int | None = None,
+        seconds: float = 60.0,
+        enabled: bool = True,
+        auto_lines: bool = True,
+    ):
         self.total, self.desc, self.unit, self.done = total, desc, unit, initial
         self.every = every or max(1, total // 10)
         self.seconds, self.enabled, self.auto_lines = seconds, enabled, auto_lines

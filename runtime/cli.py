@@ -19,8 +19,9 @@ from overtone.errors import BadValueError, OvertoneError, UnknownNameError, did_
 
 # Config leaves that name files or folders; made absolute at the command line (empty stays empty,
 # and pcm_cache's "auto" and "off" are keywords, not paths).
-PATH_KEYS = frozenset({"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir",
-                       "vectors_path", "tfds_dir"})  # fmt: skip
+PATH_KEYS = frozenset(
+    {"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir", "vectors_path", "tfds_dir"}
+)
 NOT_PATHS = frozenset({"", "auto", "off"})
 
 
@@ -56,13 +57,51 @@ def check_override_keys(config, argv: list[str]) -> None:
 
 # Numeric config leaves by name: the range each must lie in, checked when flags are parsed so that a
 # zero batch or a negative fraction is one line before any work, not a traceback minutes later.
-POSITIVE = frozenset({"batch_size", "learning_rate", "log_every_steps", "keep_checkpoints", "early_stopping_patience",
-                      "epochs", "seeds", "sample_rate", "fft_length", "window_length", "hop_length", "num_bands",
-                      "segment_patches", "window_patches", "patch_hop_seconds", "temperature", "vocabulary_size",
-                      "clips", "recordings", "test_excerpts", "pitch_step", "projection_dim", "hidden", "layers",
-                      "bins_per_octave", "mixup_alpha", "alpha", "max_seconds"})  # fmt: skip
-FRACTIONS = frozenset({"max_bad_fraction", "valid_fraction", "test_fraction", "dropout", "keep_prob", "mixup_prob",
-                       "prob", "concat_prob", "label_smoothing"})  # fmt: skip
+POSITIVE = frozenset(
+    {
+        "batch_size",
+        "learning_rate",
+        "log_every_steps",
+        "keep_checkpoints",
+        "early_stopping_patience",
+        "epochs",
+        "seeds",
+        "sample_rate",
+        "fft_length",
+        "window_length",
+        "hop_length",
+        "num_bands",
+        "segment_patches",
+        "window_patches",
+        "patch_hop_seconds",
+        "temperature",
+        "vocabulary_size",
+        "clips",
+        "recordings",
+        "test_excerpts",
+        "pitch_step",
+        "projection_dim",
+        "hidden",
+        "layers",
+        "bins_per_octave",
+        "mixup_alpha",
+        "alpha",
+        "max_seconds",
+    }
+)
+FRACTIONS = frozenset(
+    {
+        "max_bad_fraction",
+        "valid_fraction",
+        "test_fraction",
+        "dropout",
+        "keep_prob",
+        "mixup_prob",
+        "prob",
+        "concat_prob",
+        "label_smoothing",
+    }
+)
 PROBABILITY_SECTIONS = frozenset({"augment"})  # every number in data.augment is a probability
 
 

@@ -131,8 +131,11 @@ def _evaluated(best, progress: dict, step: int, state) -> dict:
         return {"checkpoint": "best", "step": int(best[1]["step"]), "state_sha256": state_checksum(best[0])}
     note = {}
     if progress.get("best_step", -1) > 0:
-        log.warning("best/ holds no readable checkpoint (best step was %d): evaluating the final state, step %d",
-                    progress["best_step"], step)  # fmt: skip
+        log.warning(
+            "best/ holds no readable checkpoint (best step was %d): evaluating the final state, step %d",
+            progress["best_step"],
+            step,
+        )
         note = {"note": f"best/ was missing or unreadable; the best step was {progress['best_step']}"}
     return {"checkpoint": "final", "step": step, "state_sha256": state_checksum(state)} | note
 

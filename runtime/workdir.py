@@ -26,11 +26,22 @@ from pathlib import Path
 from overtone.errors import OvertoneError
 
 # How a run computes, logs and stores, not what it computes (README, "What a run directory is").
-OPERATIONAL = frozenset({
-    "train.log_every_steps", "train.transfer_guard", "train.checkpoint_every_steps", "train.keep_checkpoints",
-    "data.workers", "data.prefetch", "data.pcm_cache", "data.embedding_cache", "data.embedded.cache_dir",
-    "embedding_cache", "compute.conv", "export",
-})  # fmt: skip
+OPERATIONAL = frozenset(
+    {
+        "train.log_every_steps",
+        "train.transfer_guard",
+        "train.checkpoint_every_steps",
+        "train.keep_checkpoints",
+        "data.workers",
+        "data.prefetch",
+        "data.pcm_cache",
+        "data.embedding_cache",
+        "data.embedded.cache_dir",
+        "embedding_cache",
+        "compute.conv",
+        "export",
+    }
+)
 RECORD = "config.json"
 _HELD: dict[Path, int] = {}  # folder → file descriptor of its lock, kept open for the process's life
 
@@ -74,8 +85,10 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, prim
         return workdir
     leftovers = {p.name for p in workdir.iterdir()} - {".lock", "command.txt"} if workdir.is_dir() else set()
     if leftovers and not record.is_file():
-        raise WorkdirError(f"--workdir={workdir} is not empty and holds no run (no {RECORD}; it has e.g. "
-                           f"{sorted(leftovers)[0]!r}): use a new or empty folder")  # fmt: skip
+        raise WorkdirError(
+            f"--workdir={workdir} is not empty and holds no run (no {RECORD}; it has e.g. "
+            f"{sorted(leftovers)[0]!r}): use a new or empty folder"
+        )
     if fresh and record.is_file():
         stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
         aside = workdir.with_name(f"{workdir.name}.replaced-{stamp}")
@@ -154,8 +167,12 @@ def _lock(workdir: Path) -> None:
             f"{workdir} is in use by {holder}; wait for it to finish, or use another --workdir"
         ) from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}: "
-                  f"{' '.join(sys.argv)[:500]}\n".encode(), 0)  # fmt: skip
+    os.pwrite(
+        fd,
+        f"pid {os.getpid()} on {socket.gethostname()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}: "
+        f"{' '.join(sys.argv)[:500]}\n".encode(),
+        0,
+    )
     _HELD[workdir] = fd
 
 

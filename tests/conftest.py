@@ -154,8 +154,16 @@ def train_losses(workdir):
 
 def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     """`python -m finetune` on tiny batches; later `args` override the defaults."""
-    command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={workdir}",
-               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "finetune",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        "--config.train.batch_size=16",
+        "--config.train.log_every_steps=1",
+        *args,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -12,9 +12,15 @@ def sine(freq, rate, seconds=1.0, amp=0.5):
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize(("suffix", "subtype", "tolerance"), [
-    ("wav", "PCM_16", 1e-4), ("wav", "FLOAT", 1e-7), ("flac", "PCM_24", 1e-6), ("ogg", "VORBIS", 0.05),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("suffix", "subtype", "tolerance"),
+    [
+        ("wav", "PCM_16", 1e-4),
+        ("wav", "FLOAT", 1e-7),
+        ("flac", "PCM_24", 1e-6),
+        ("ogg", "VORBIS", 0.05),
+    ],
+)
 def test_formats_decode_to_the_written_signal(tmp_path, suffix, subtype, tolerance):
     wave = sine(440, 16000)
     path = tmp_path / f"a.{suffix}"

@@ -40,8 +40,7 @@ def test_a_clip_shorter_than_one_patch_is_padded_to_one(tmp_path):
     from encoders.pretrained import load_encoder
 
     loaded = load_encoder("random:compact")
-    bundle_dir = save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend,
-                      provenance={})  # fmt: skip
+    bundle_dir = save(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, provenance={})
     import encoders
 
     bundle = encoders.load(bundle_dir)
@@ -66,12 +65,15 @@ def test_missing_dataset_roots_say_what_they_expected(tmp_path):
         read_irmas(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--config.evaluation.thresold=0.3"], "thresold"),
-    (["--config.train.num_epochs=many"], "num_epochs"),
-    (["--encoder=/no/such/run"], "EncoderSourceError: --encoder=/no/such/run: no such folder"),
-    (["--config.data.root=/no/such/openmic"], "OpenMICFormatError: /no/such/openmic/openmic-2018.npz not found"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config.evaluation.thresold=0.3"], "thresold"),
+        (["--config.train.num_epochs=many"], "num_epochs"),
+        (["--encoder=/no/such/run"], "EncoderSourceError: --encoder=/no/such/run: no such folder"),
+        (["--config.data.root=/no/such/openmic"], "OpenMICFormatError: /no/such/openmic/openmic-2018.npz not found"),
+    ],
+)
 def test_finetune_cli_refuses_bad_flags_and_sources_in_one_line(args, message, subprocess_env, tmp_path):
     config = "openmic_attention_encoder" if "--encoder" in args[0] else "openmic_attention"
     command = [sys.executable, "-m", "finetune", f"--config={config}", f"--workdir={tmp_path}", *args]
@@ -101,8 +103,9 @@ def test_embed_scales_integer_pcm_and_refuses_non_finite_samples(tmp_path):
     np.testing.assert_array_equal(as_float_audio(pcm), pcm / 32768.0)
     np.testing.assert_array_equal(as_float_audio(np.array([0, 128, 255], np.uint8)), [-1.0, 0.0, 127 / 128])
     loaded = load_encoder("random:compact")
-    bundle = encoders.load(save_bundle(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend,
-                                       provenance={}))  # fmt: skip
+    bundle = encoders.load(
+        save_bundle(tmp_path / "b", loaded.encoder, loaded.encoder_config, loaded.frontend, provenance={})
+    )
     wave = (0.3 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
     pcm = np.round(wave * 32767).astype(np.int16)
     np.testing.assert_array_equal(bundle.embed(pcm, 16000), bundle.embed(pcm.astype(np.float32) / 32768, 16000))

@@ -9,8 +9,17 @@ from conftest import REPO
 
 def test_benchmark_cli_writes_json_and_markdown(tmp_path):
     out, table = tmp_path / "bench.json", tmp_path / "bench.md"
-    command = [sys.executable, "-m", "benchmarks", "--parts=embed,frontend", "--encoders=compact", "--batch_size=4",
-               "--rounds=1", f"--out={out}", f"--markdown={table}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--parts=embed,frontend",
+        "--encoders=compact",
+        "--batch_size=4",
+        "--rounds=1",
+        f"--out={out}",
+        f"--markdown={table}",
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())

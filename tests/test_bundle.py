@@ -38,12 +38,19 @@ def test_export_then_load_in_a_fresh_process_gives_the_training_models_embedding
     assert manifest["sample_rate"] == 16000 and manifest["embedding_dim"] == 128 and manifest["hop_seconds"] == 0.96
     assert (folder / "README.md").is_file()
     sf.write(tmp_path / "a.wav", audio(), 16000, subtype="FLOAT")
-    script = ("import sys, numpy as np, soundfile as sf, encoders\n"
-              "b = encoders.load(sys.argv[1]); w, r = sf.read(sys.argv[2], dtype='float32')\n"
-              "np.savez(sys.argv[3], seq=b.embed(w, r), clip=b.embed_clip(w, r))\n")  # fmt: skip
+    script = (
+        "import sys, numpy as np, soundfile as sf, encoders\n"
+        "b = encoders.load(sys.argv[1]); w, r = sf.read(sys.argv[2], dtype='float32')\n"
+        "np.savez(sys.argv[3], seq=b.embed(w, r), clip=b.embed_clip(w, r))\n"
+    )
     out = tmp_path / "fresh.npz"
-    result = subprocess.run([sys.executable, "-c", script, str(folder), str(tmp_path / "a.wav"), str(out)],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(tmp_path / "a.wav"), str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     model.encoder.eval()
     expected = next(iter(embed_sequences(model.encoder, encoders.LogMel(), [audio()])))
@@ -98,8 +105,10 @@ def test_a_manifest_cannot_make_the_loader_run_anything(exported, tmp_path):
     def write(changed: dict) -> None:  # re-digested, as a forger would: validation must still refuse
         (folder / "manifest.json").write_text(json.dumps(changed | {"integrity": bundles.manifest_digest(changed)}))
 
-    for encoder in ({"name": f"__import__('os').system('touch {marker}')", "options": {}},
-                    {"name": "compact", "options": {"__class__": "os.system"}}):  # fmt: skip
+    for encoder in (
+        {"name": f"__import__('os').system('touch {marker}')", "options": {}},
+        {"name": "compact", "options": {"__class__": "os.system"}},
+    ):
         write(manifest | {"encoder": encoder})
         with pytest.raises(bundles.BundleError, match="unknown encoder|refused"):
             encoders.load(folder)
@@ -116,8 +125,13 @@ def test_embedding_cli_skips_and_lists_unreadable_files(exported, tmp_path):
     sf.write(tmp_path / "audio" / "sub" / "b.flac", audio(4.0, 22050), 22050)
     (tmp_path / "audio" / "broken.wav").write_bytes(b"RIFF....garbage")
     out = tmp_path / "emb.npz"
-    result = subprocess.run([sys.executable, "-m", "encoders.embed", f"--encoder={folder}", str(tmp_path / "audio"),
-                             f"--out={out}"], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "encoders.embed", f"--encoder={folder}", str(tmp_path / "audio"), f"--out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "embedded 2 file(s)" in result.stdout and "skipped" in result.stdout and "broken.wav" in result.stdout
     data = np.load(out)
@@ -219,9 +233,17 @@ def test_a_manifest_with_any_single_field_changed_does_not_load(exported):
         section = changed
         for key in path[:-1]:
             section = section[key]
-        section[path[-1]] = (not value if isinstance(value, bool) else value + 1 if isinstance(value, int | float)
-                             else f"{value}x" if isinstance(value, str) else [*value, 0] if isinstance(value, list)
-                             else 1)  # fmt: skip
+        section[path[-1]] = (
+            not value
+            if isinstance(value, bool)
+            else value + 1
+            if isinstance(value, int | float)
+            else f"{value}x"
+            if isinstance(value, str)
+            else [*value, 0]
+            if isinstance(value, list)
+            else 1
+        )
         (folder / "manifest.json").write_text(json.dumps(changed))
         with pytest.raises(bundles.BundleError, match="integrity digest|not an overtone|format_version"):
             encoders.load(folder)

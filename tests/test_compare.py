@@ -32,8 +32,9 @@ def test_runs_that_differ_only_in_seed_are_averaged(tmp_path):
 def test_cli_writes_table_and_figure(tmp_path):
     runs = [str(fake_run(tmp_path / f"r{s}", seed=s, lr=1e-3, f1=0.5 + s / 10)) for s in range(2)]
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "finetune.compare", *runs, f"--out={out}"],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "finetune.compare", *runs, f"--out={out}"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "0.550 ± 0.071" in result.stdout
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG" and (out / "compare.md").is_file()

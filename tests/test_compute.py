@@ -69,8 +69,9 @@ def test_strided_and_dilated_convolutions_fall_through_to_xla():
     for kwargs in (dict(window_strides=(2, 2)), dict(window_strides=(1, 1), rhs_dilation=(2, 2))):
         strides = kwargs.pop("window_strides")
         expected = lax.conv_general_dilated(x, k, strides, "SAME", dimension_numbers=dn, **kwargs)
-        got = im2col_conv(x, k, strides, "SAME", dimension_numbers=lax.conv_dimension_numbers(x.shape, k.shape, dn),
-                          **kwargs)  # fmt: skip
+        got = im2col_conv(
+            x, k, strides, "SAME", dimension_numbers=lax.conv_dimension_numbers(x.shape, k.shape, dn), **kwargs
+        )
         np.testing.assert_array_equal(got, expected)
 
 

@@ -96,11 +96,14 @@ def test_variant_strings():
         parse_arg("width=3", encoder="vggish")
 
 
-@pytest.mark.parametrize(("flag", "message"), [
-    ("--config.train.nope=1", "nope"),
-    ("--config.train.batch_size=many", "batch_size"),
-    ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'sinc', 'vggish']"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--config.train.nope=1", "nope"),
+        ("--config.train.batch_size=many", "batch_size"),
+        ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'sinc', 'vggish']"),
+    ],
+)
 def test_cli_refuses_unknown_keys_bad_types_and_names(flag, message, tmp_path, subprocess_env):
     args = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup", f"--workdir={tmp_path}", flag]
     if flag.startswith("--config="):

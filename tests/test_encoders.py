@@ -63,9 +63,13 @@ def test_vggish_layer_list():
     model = VGGish(rngs=nnx.Rngs(0))
     convs = [(n, m.kernel[...].shape) for n, m in vars(model).items() if isinstance(m, nnx.Conv)]
     assert convs == [
-        ("conv1", (3, 3, 1, 64)), ("conv2", (3, 3, 64, 128)), ("conv3_1", (3, 3, 128, 256)),
-        ("conv3_2", (3, 3, 256, 256)), ("conv4_1", (3, 3, 256, 512)), ("conv4_2", (3, 3, 512, 512)),
-    ]  # fmt: skip
+        ("conv1", (3, 3, 1, 64)),
+        ("conv2", (3, 3, 64, 128)),
+        ("conv3_1", (3, 3, 128, 256)),
+        ("conv3_2", (3, 3, 256, 256)),
+        ("conv4_1", (3, 3, 256, 512)),
+        ("conv4_2", (3, 3, 512, 512)),
+    ]
     dense = [(n, m.kernel[...].shape) for n, m in vars(model).items() if isinstance(m, nnx.Linear)]
     assert dense == [("fc1_1", (12288, 4096)), ("fc1_2", (4096, 4096)), ("fc2", (4096, 128))]
 

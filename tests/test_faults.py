@@ -114,9 +114,18 @@ def test_four_device_run_killed_twice_matches_an_uninterrupted_four_device_run(s
 
 
 def finetune(workdir, env, **popen):
-    command = [sys.executable, "-m", "finetune", "--config=openmic_attention", f"--workdir={workdir}",
-               "--config.data.embedded.clips=80", "--config.train.num_epochs=8", "--config.train.batch_size=16",
-               "--config.train.log_every_steps=1", "--config.train.checkpoint_every_steps=2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "finetune",
+        "--config=openmic_attention",
+        f"--workdir={workdir}",
+        "--config.data.embedded.clips=80",
+        "--config.train.num_epochs=8",
+        "--config.train.batch_size=16",
+        "--config.train.log_every_steps=1",
+        "--config.train.checkpoint_every_steps=2",
+    ]
     if popen:
         return subprocess.Popen(command, env=env, **popen)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -125,8 +134,9 @@ def finetune(workdir, env, **popen):
 def test_finetuning_killed_twice_matches_an_uninterrupted_run(subprocess_env, tmp_path):
     reference = finetune(tmp_path / "reference", subprocess_env)
     assert reference.returncode == 0, reference.stderr[-3000:]
-    events = killed_and_resumed(lambda **p: finetune(tmp_path / "killed", subprocess_env, **p), tmp_path / "killed",
-                                ["save", 1.0], seed=2)  # fmt: skip
+    events = killed_and_resumed(
+        lambda **p: finetune(tmp_path / "killed", subprocess_env, **p), tmp_path / "killed", ["save", 1.0], seed=2
+    )
     assert "finished first" not in events, events
     assert train_losses(tmp_path / "killed") == train_losses(tmp_path / "reference")
     metrics = [json.loads((tmp_path / r / "report" / "metrics.json").read_text()) for r in ("killed", "reference")]
@@ -142,12 +152,21 @@ def _full_disk(limit_bytes: int):
 
 
 def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_recovers(uninterrupted, subprocess_env, tmp_path):
-    command = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup:encoder=compact", *TINY,
-               "--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)",
-               f"--workdir={tmp_path}", *STEPS]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pretrain",
+        "--config=nsynth_mixup:encoder=compact",
+        *TINY,
+        "--config.data.embedded.pitch_step=12",
+        "--config.data.embedded.velocities=(100,)",
+        f"--workdir={tmp_path}",
+        *STEPS,
+    ]
     # files up to 2 MB can be written (logs, configs); the 9 MB checkpoint shard cannot
-    full = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600,
-                          preexec_fn=_full_disk(2_000_000))  # fmt: skip
+    full = subprocess.run(
+        command, env=subprocess_env, capture_output=True, text=True, timeout=600, preexec_fn=_full_disk(2_000_000)
+    )
     assert full.returncode == 1
     # orbax's writer threads print their own tracebacks on the way; ours is the one last line
     ours = [line for line in full.stderr.splitlines() if "cli.py" in line]

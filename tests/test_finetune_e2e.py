@@ -13,8 +13,13 @@ from runtime.metrics_log import read_metrics
 
 
 def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path):
-    result = finetune(tmp_path, "openmic_attention", "--config.data.embedded.clips=80", "--config.train.num_epochs=15",
-                      env=subprocess_env)  # fmt: skip
+    result = finetune(
+        tmp_path,
+        "openmic_attention",
+        "--config.data.embedded.clips=80",
+        "--config.train.num_epochs=15",
+        env=subprocess_env,
+    )
     assert "EMBEDDED" in result.stderr and "OpenMIC per-instrument F1" in result.stdout
     losses = [r["loss"] for r in read_metrics(tmp_path) if r["split"] == "train"]
     assert len(losses) == 45 and np.mean(losses[-5:]) < np.mean(losses[:5])
@@ -154,15 +159,30 @@ def test_openmic_cqt_with_augmentation_trains_end_to_end(in_process, tmp_path):
 def test_zhong_pipeline_with_their_waveform_encoder(subprocess_env, tmp_path):
     """NSynth pretraining of the sinc encoder on waveforms, then IRMAS fine-tuning from it."""
     run = tmp_path / "pretrain"
-    command = [sys.executable, "-m", "pretrain", "--config=nsynth_mixup:encoder=sinc", f"--workdir={run}",
-               "--config.data.embedded.pitch_step=12", "--config.data.embedded.velocities=(100,)",
-               "--config.train.batch_size=8", "--config.train.num_steps=2",
-               "--config.train.eval_every_steps=2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pretrain",
+        "--config=nsynth_mixup:encoder=sinc",
+        f"--workdir={run}",
+        "--config.data.embedded.pitch_step=12",
+        "--config.data.embedded.velocities=(100,)",
+        "--config.train.batch_size=8",
+        "--config.train.num_steps=2",
+        "--config.train.eval_every_steps=2",
+    ]
     result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run / "export" / "manifest.json").read_text())["frontend"]["name"] == "waveform"
-    finetune(tmp_path / "ft", "irmas_finetune", f"--encoder={run}", "--config.train.num_epochs=1",
-             "--config.train.batch_size=8", *TINY_IRMAS, env=subprocess_env)  # fmt: skip
+    finetune(
+        tmp_path / "ft",
+        "irmas_finetune",
+        f"--encoder={run}",
+        "--config.train.num_epochs=1",
+        "--config.train.batch_size=8",
+        *TINY_IRMAS,
+        env=subprocess_env,
+    )
     check_report(tmp_path / "ft", single_label=True)
 
 
@@ -173,14 +193,26 @@ def test_a_finished_run_is_not_credited_to_another_encoder(subprocess_env, tmp_p
     from test_workdir import tree_digest
 
     write_run(tmp_path / "encoder", seed=7)
-    args = (f"--encoder={tmp_path / 'encoder'}", "--config.data.embedded.clips=80", "--config.train.num_steps=2",
-            f"--config.data.embedding_cache={tmp_path / 'cache'}")  # fmt: skip
+    args = (
+        f"--encoder={tmp_path / 'encoder'}",
+        "--config.data.embedded.clips=80",
+        "--config.train.num_steps=2",
+        f"--config.data.embedding_cache={tmp_path / 'cache'}",
+    )
     finetune(tmp_path / "run", "openmic_attention_encoder", *args, env=subprocess_env)  # the command line: kept
     before = tree_digest(tmp_path / "run")
     (tmp_path / "encoder").rename(tmp_path / "encoder.old")
     write_run(tmp_path / "encoder", seed=8)
-    command = [sys.executable, "-m", "finetune", "--config=openmic_attention_encoder", f"--workdir={tmp_path / 'run'}",
-               "--config.train.batch_size=16", "--config.train.log_every_steps=1", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "finetune",
+        "--config=openmic_attention_encoder",
+        f"--workdir={tmp_path / 'run'}",
+        "--config.train.batch_size=16",
+        "--config.train.log_every_steps=1",
+        *args,
+    ]
     result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1 and "encoder_weights" in result.stderr and "--fresh" in result.stderr
     assert "Traceback" not in result.stderr

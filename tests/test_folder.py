@@ -33,8 +33,9 @@ def test_class_folders_give_a_stratified_seeded_split(tmp_path):
 def test_manifest_with_multiple_labels_and_given_splits(tmp_path):
     for name in ("a", "b", "c"):
         sf.write(tmp_path / f"{name}.wav", tone(300.0, 0.2), 16000)
-    (tmp_path / "m.csv").write_text("path,labels,split\na.wav,piano;voice,train\nb.wav,piano,valid\n"
-                                    f"{tmp_path / 'c.wav'},voice; piano ;,test\n")  # fmt: skip
+    (tmp_path / "m.csv").write_text(
+        f"path,labels,split\na.wav,piano;voice,train\nb.wav,piano,valid\n{tmp_path / 'c.wav'},voice; piano ;,test\n"
+    )
     data = read_labelled_audio(manifest=tmp_path / "m.csv")
     assert data.multilabel and data.classes == ["piano", "voice"]
     assert data.splits["train"] == [(tmp_path / "a.wav", ("piano", "voice"))]
@@ -42,13 +43,16 @@ def test_manifest_with_multiple_labels_and_given_splits(tmp_path):
     np.testing.assert_array_equal(data.targets("test"), [[1, 1]])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("file,labels\na.wav,x\n", r"missing column\(s\) \['path'\]"),
-    ("path,labels\nnope.wav,x\n", r"m.csv line 2: audio file .*nope.wav not found"),
-    ("path,labels\na.wav,x\na.wav, ; \n", r"m.csv line 3: no labels for a.wav"),
-    ("path,labels,split\na.wav,x,dev\n", r"line 2: split 'dev' is not one of"),
-    ("path,labels\na.wav,x\n", r"found 1 class\(es\)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("file,labels\na.wav,x\n", r"missing column\(s\) \['path'\]"),
+        ("path,labels\nnope.wav,x\n", r"m.csv line 2: audio file .*nope.wav not found"),
+        ("path,labels\na.wav,x\na.wav, ; \n", r"m.csv line 3: no labels for a.wav"),
+        ("path,labels,split\na.wav,x,dev\n", r"line 2: split 'dev' is not one of"),
+        ("path,labels\na.wav,x\n", r"found 1 class\(es\)"),
+    ],
+)
 def test_manifest_errors_name_file_and_line(tmp_path, text, message):
     sf.write(tmp_path / "a.wav", tone(300.0, 0.2), 16000)
     (tmp_path / "m.csv").write_text(text)

@@ -15,8 +15,12 @@ from overtone.audio import BadFileLog, TooManyBadFilesError
 
 def write_fsd50k(root, *, dev=None, eval_=None, lengths=None):
     """dev: {fname: (tags, split)}, eval_: {fname: tags}. Audio: decaying tones."""
-    dev = dev or {"1": (["Piano", "notes"], "train"), "2": (["piano", "chord"], "train"),
-                  "3": (["drums", "loop", "piano"], "val"), "4": (["Guitar"], "train")}  # fmt: skip
+    dev = dev or {
+        "1": (["Piano", "notes"], "train"),
+        "2": (["piano", "chord"], "train"),
+        "3": (["drums", "loop", "piano"], "val"),
+        "4": (["Guitar"], "train"),
+    }
     eval_ = eval_ or {"9": ["piano"]}
     for folder in ("FSD50K.dev_audio", "FSD50K.eval_audio", "FSD50K.metadata", "FSD50K.ground_truth"):
         (root / folder).mkdir(parents=True, exist_ok=True)
@@ -48,11 +52,14 @@ def test_missing_release_folder_is_named(tmp_path):
         read_fsd50k(tmp_path)
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda m: m.pop("2"), r"clip '2' .*: no metadata entry"),
-    (lambda m: m["2"].pop("tags"), r"clip '2' .*'tags' must be a list of strings, got None"),
-    (lambda m: m["2"].update(tags="piano"), r"'tags' must be a list of strings, got 'piano'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda m: m.pop("2"), r"clip '2' .*: no metadata entry"),
+        (lambda m: m["2"].pop("tags"), r"clip '2' .*'tags' must be a list of strings, got None"),
+        (lambda m: m["2"].update(tags="piano"), r"'tags' must be a list of strings, got 'piano'"),
+    ],
+)
 def test_malformed_metadata_names_file_and_clip(tmp_path, mutate, message):
     write_fsd50k(tmp_path)
     path = tmp_path / "FSD50K.metadata" / "dev_clips_info_FSD50K.json"
@@ -84,11 +91,14 @@ def test_manifest_with_and_without_split(tmp_path):
     assert read_manifest(tmp_path / "n.csv")["valid"] == split["valid"]  # deterministic
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("file,tags\na.wav,x\n", r"lacks column\(s\) \['path'\]"),
-    ("path,tags,split\na.wav,x,dev\n", "split 'dev' is not train, valid or test"),
-    ("path,tags\n,x\n", "empty path"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("file,tags\na.wav,x\n", r"lacks column\(s\) \['path'\]"),
+        ("path,tags,split\na.wav,x,dev\n", "split 'dev' is not train, valid or test"),
+        ("path,tags\n,x\n", "empty path"),
+    ],
+)
 def test_malformed_manifest(tmp_path, content, message):
     (tmp_path / "m.csv").write_text(content)
     with pytest.raises(FreesoundFormatError, match=message):
@@ -109,8 +119,12 @@ def test_load_freesound_builds_the_vocabulary_on_train_only(tmp_path, tmp_path_f
     vocabulary = TagVocabulary.load(_saved(corpus, tmp_path_factory.mktemp("w")))
     assert "drum" not in vocabulary.tags and "loop" not in vocabulary.tags  # only in the val clip
     assert vocabulary.tags[0] == "piano" and corpus.num_classes == {"tags": len(vocabulary)}
-    assert corpus.report["splits"]["valid"] == {"listed": 1, "without_vocabulary_tags": 0, "silent_dropped": 0,
-                                                "used": 1}  # fmt: skip
+    assert corpus.report["splits"]["valid"] == {
+        "listed": 1,
+        "without_vocabulary_tags": 0,
+        "silent_dropped": 0,
+        "used": 1,
+    }
     assert all(c.num_samples == 32000 for c in corpus.splits["train"])
 
 

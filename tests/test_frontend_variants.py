@@ -22,12 +22,23 @@ def signals():
 @pytest.mark.parametrize(("htk", "norm", "power"), [(False, "slaney", 2.0), (True, "", 1.0)])
 def test_logmel_equals_librosa_melspectrogram(name, htk, norm, power):
     y = signals()[name].astype(np.float32)
-    frontend = MelSpectrogram(window_length=400, hop_length=200, fft_length=512, num_bands=128, htk=htk, norm=norm,
-                              power=power)  # fmt: skip
+    frontend = MelSpectrogram(
+        window_length=400, hop_length=200, fft_length=512, num_bands=128, htk=htk, norm=norm, power=power
+    )
     reference = librosa.feature.melspectrogram(
-        y=y.astype(np.float64), sr=RATE, n_fft=512, hop_length=200, win_length=400, center=False, power=power,
-        n_mels=128, fmin=0.0, fmax=8000.0, htk=htk, norm=norm or None,
-    ).T  # fmt: skip
+        y=y.astype(np.float64),
+        sr=RATE,
+        n_fft=512,
+        hop_length=200,
+        win_length=400,
+        center=False,
+        power=power,
+        n_mels=128,
+        fmin=0.0,
+        fmax=8000.0,
+        htk=htk,
+        norm=norm or None,
+    ).T
     # librosa centres the 400-sample window inside the 512-point frame: 56 samples later than ours
     ours = np.asarray(frontend(jnp.asarray(y[56:])))
     count = min(len(ours), len(reference))
@@ -42,8 +53,9 @@ def test_multiresolution_channels_are_centred_single_resolution_spectrograms():
     stack = np.asarray(frontend(y))
     assert stack.shape == (1, frontend.num_frames(y.shape[-1]), 64, 3)
     for k, window in enumerate((256, 512, 1024)):
-        single = MelSpectrogram(window_length=window, fft_length=1 << (window - 1).bit_length(), hop_length=160,
-                                num_bands=64)  # fmt: skip
+        single = MelSpectrogram(
+            window_length=window, fft_length=1 << (window - 1).bit_length(), hop_length=160, num_bands=64
+        )
         offset = (1024 - window) // 2
         expected = np.asarray(single(y[:, offset:]))[:, : stack.shape[1]]
         np.testing.assert_allclose(stack[..., k], expected, atol=1e-5)
@@ -75,8 +87,17 @@ def test_cqt_equals_librosa_pseudo_cqt(name):
     from encoders.frontend import ConstantQ
 
     y = signals()[name]
-    reference = librosa.pseudo_cqt(y=y, sr=RATE, hop_length=160, fmin=32.703, n_bins=84, bins_per_octave=12,
-                                   tuning=0.0, pad_mode="constant", sparsity=0.0).T  # fmt: skip
+    reference = librosa.pseudo_cqt(
+        y=y,
+        sr=RATE,
+        hop_length=160,
+        fmin=32.703,
+        n_bins=84,
+        bins_per_octave=12,
+        tuning=0.0,
+        pad_mode="constant",
+        sparsity=0.0,
+    ).T
     expected = np.log(reference + 1e-6)
     loud = reference > 1e-3 * reference.max()
     for dtype, floor in (("float32", 0.05), ("float64", 5e-3)):

@@ -57,10 +57,25 @@ def test_a_reader_and_a_bundle_load_without_the_layers_above():
     no network and no JAX; loading a bundle no reader, trainer or checkpoint library."""
     checks = {
         "import corpora, corpora.nsynth, corpora.irmas, corpora.openmic, corpora.folder, corpora.pcm_cache": {
-            "encoders", "objectives", "runtime", "pretrain", "finetune", "flax", "jax", "orbax"},
+            "encoders",
+            "objectives",
+            "runtime",
+            "pretrain",
+            "finetune",
+            "flax",
+            "jax",
+            "orbax",
+        },
         "import encoders, encoders.bundle, encoders.pretrained": {
-            "corpora", "runtime", "objectives", "pretrain", "finetune", "orbax", "grain"},
-    }  # fmt: skip
+            "corpora",
+            "runtime",
+            "objectives",
+            "pretrain",
+            "finetune",
+            "orbax",
+            "grain",
+        },
+    }
     for statement, forbidden in checks.items():
         script = f"import sys\n{statement}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}))"
         result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -49,14 +49,20 @@ def test_masked_entries_count_nowhere(seed):
     assert got["f1_macro"] == pytest.approx(np.mean(f1s))
     pooled = sk.f1_score(targets[observed], predicted[observed], zero_division=0)
     assert got["f1_micro"] == pytest.approx(pooled)
-    openmic = [sk.f1_score(targets[observed[:, k], k], predicted[observed[:, k], k], average="macro",
-                           labels=[0, 1], zero_division=0) for k in range(c)]  # fmt: skip
+    openmic = [
+        sk.f1_score(
+            targets[observed[:, k], k], predicted[observed[:, k], k], average="macro", labels=[0, 1], zero_division=0
+        )
+        for k in range(c)
+    ]
     assert got["openmic_f1"] == pytest.approx(np.mean(openmic))
     aps = [sk.average_precision_score(targets[observed[:, k], k], scores[observed[:, k], k]) for k in range(c)]
     assert got["map"] == pytest.approx(np.mean(aps))
     rows = [i for i in range(len(scores)) if targets[i][observed[i]].any()]
-    lraps = [sk.label_ranking_average_precision_score(targets[i][observed[i]][None], scores[i][observed[i]][None])
-             for i in rows]  # fmt: skip
+    lraps = [
+        sk.label_ranking_average_precision_score(targets[i][observed[i]][None], scores[i][observed[i]][None])
+        for i in rows
+    ]
     assert got["lrap"] == pytest.approx(np.mean(lraps))
     # changing what is hidden changes nothing
     flipped = np.where(observed, targets, 1 - targets)

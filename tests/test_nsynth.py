@@ -141,29 +141,53 @@ def _entry(**fields) -> dict:
     return {"instrument": 1, "pitch": 60, "velocity": 100, "instrument_family": 0, "instrument_source": 0} | fields
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "is not valid JSON"),
-    ("[1, 2]", "JSON object keyed by note_str"),
-    (json.dumps({"a": 5}), "entry 'a': expected an object"),
-    (json.dumps({"a": {"pitch": 60}}), r"entry 'a': missing field\(s\) \['instrument', 'velocity'"),
-    (json.dumps({"a": {"instrument": 1, "pitch": "high", "velocity": 1, "instrument_family": 0,
-                       "instrument_source": 0}}), "entry 'a': pitch must be an integer in 0..127, got 'high'"),
-    (json.dumps({"a": {"instrument": 1, "pitch": 60, "velocity": 1, "instrument_family": 11,
-                       "instrument_source": 0}}), "instrument_family must be an integer in 0..10, got 11"),
-    (json.dumps({"a": {"instrument": 1, "pitch": 60, "velocity": 1, "instrument_family": 1,
-                       "instrument_source": 0, "qualities": [1]}}), "qualities must be a list of 10"),
-    # what a careless export or a hostile file holds: each one line naming the entry and field
-    (json.dumps({"a": _entry(note_str=5)}), "entry 'a': note_str 5 is not a plain file name"),
-    (json.dumps({"a": _entry(note_str="../../etc/passwd")}), "is not a plain file name"),
-    (json.dumps({"a": _entry(pitch=float("inf"))}), "pitch must be an integer in 0..127, got inf"),
-    (json.dumps({"a": _entry(pitch=60.5)}), "pitch must be an integer in 0..127, got 60.5"),
-    (json.dumps({"a": _entry(velocity=True)}), "velocity must be an integer in 0..127, got True"),
-    (json.dumps({"a": _entry(instrument=3000000000)}), "instrument must be an integer in 0..2147483647"),
-    (json.dumps({"a": _entry(qualities=[None] * 10)}), "qualities must be a list of 10 flags, each 0 or 1"),
-    (json.dumps({"a": _entry(), "b": _entry(note_str="a")}), "note_str 'a' is given by two entries"),
-    ('{"a": ' + json.dumps(_entry()) + ', "a": ' + json.dumps(_entry()) + "}", "appear twice in one object"),
-    ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "JSON object keyed by note_str"),
+        (json.dumps({"a": 5}), "entry 'a': expected an object"),
+        (json.dumps({"a": {"pitch": 60}}), r"entry 'a': missing field\(s\) \['instrument', 'velocity'"),
+        (
+            json.dumps(
+                {"a": {"instrument": 1, "pitch": "high", "velocity": 1, "instrument_family": 0, "instrument_source": 0}}
+            ),
+            "entry 'a': pitch must be an integer in 0..127, got 'high'",
+        ),
+        (
+            json.dumps(
+                {"a": {"instrument": 1, "pitch": 60, "velocity": 1, "instrument_family": 11, "instrument_source": 0}}
+            ),
+            "instrument_family must be an integer in 0..10, got 11",
+        ),
+        (
+            json.dumps(
+                {
+                    "a": {
+                        "instrument": 1,
+                        "pitch": 60,
+                        "velocity": 1,
+                        "instrument_family": 1,
+                        "instrument_source": 0,
+                        "qualities": [1],
+                    }
+                }
+            ),
+            "qualities must be a list of 10",
+        ),
+        # what a careless export or a hostile file holds: each one line naming the entry and field
+        (json.dumps({"a": _entry(note_str=5)}), "entry 'a': note_str 5 is not a plain file name"),
+        (json.dumps({"a": _entry(note_str="../../etc/passwd")}), "is not a plain file name"),
+        (json.dumps({"a": _entry(pitch=float("inf"))}), "pitch must be an integer in 0..127, got inf"),
+        (json.dumps({"a": _entry(pitch=60.5)}), "pitch must be an integer in 0..127, got 60.5"),
+        (json.dumps({"a": _entry(velocity=True)}), "velocity must be an integer in 0..127, got True"),
+        (json.dumps({"a": _entry(instrument=3000000000)}), "instrument must be an integer in 0..2147483647"),
+        (json.dumps({"a": _entry(qualities=[None] * 10)}), "qualities must be a list of 10 flags, each 0 or 1"),
+        (json.dumps({"a": _entry(), "b": _entry(note_str="a")}), "note_str 'a' is given by two entries"),
+        ('{"a": ' + json.dumps(_entry()) + ', "a": ' + json.dumps(_entry()) + "}", "appear twice in one object"),
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+    ],
+)
 def test_malformed_examples_json_names_file_entry_and_field(tmp_path, content, message):
     (tmp_path / "nsynth-train" / "audio").mkdir(parents=True)
     (tmp_path / "nsynth-train" / "examples.json").write_text(content)

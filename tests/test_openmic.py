@@ -14,8 +14,13 @@ def write_openmic(root, n=30, *, train_keys=None, test_keys=None, object_keys=Fa
     y_true = rng.random((n, 20)).astype(np.float32)
     y_mask = rng.random((n, 20)) < 0.3
     x = rng.integers(0, 256, (n, 10, 128), dtype=np.uint8)
-    np.savez(root / "openmic-2018.npz", X=x, Y_true=y_true, Y_mask=y_mask,
-             sample_key=keys.astype(object) if object_keys else keys)  # fmt: skip
+    np.savez(
+        root / "openmic-2018.npz",
+        X=x,
+        Y_true=y_true,
+        Y_mask=y_mask,
+        sample_key=keys.astype(object) if object_keys else keys,
+    )
     (root / "class-map.json").write_text(json.dumps({c: i for i, c in enumerate(CLASSES)}))
     (root / "partitions").mkdir(exist_ok=True)
     train = train_keys if train_keys is not None else list(keys[::-1][: n - 10])  # reversed: rows ≠ order
@@ -85,15 +90,18 @@ def _nan_where_observed(a):
     return y
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"Y_true": _nan_where_observed}, r"Y_true\[\d+, \d+\] = nan is observed but not in \[0, 1\]"),
-    ({"Y_true": lambda a: a["Y_true"] * 3}, "is observed but not in"),
-    ({"Y_true": lambda a: a["Y_true"].astype(str)}, "Y_true holds <U32 values; expected numbers"),
-    ({"Y_mask": lambda a: a["Y_mask"].astype(np.int8) * 2}, "Y_mask must hold 0/1"),
-    ({"X": lambda a: np.full(a["X"].shape, np.nan)}, "X holds NaN or Inf"),
-    ({"sample_key": lambda a: np.concatenate([a["sample_key"][:1], a["sample_key"][:-1]])}, "duplicates"),
-    ({"sample_key": lambda a: np.concatenate([["../../x"], a["sample_key"][1:]])}, "is not a plain name"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Y_true": _nan_where_observed}, r"Y_true\[\d+, \d+\] = nan is observed but not in \[0, 1\]"),
+        ({"Y_true": lambda a: a["Y_true"] * 3}, "is observed but not in"),
+        ({"Y_true": lambda a: a["Y_true"].astype(str)}, "Y_true holds <U32 values; expected numbers"),
+        ({"Y_mask": lambda a: a["Y_mask"].astype(np.int8) * 2}, "Y_mask must hold 0/1"),
+        ({"X": lambda a: np.full(a["X"].shape, np.nan)}, "X holds NaN or Inf"),
+        ({"sample_key": lambda a: np.concatenate([a["sample_key"][:1], a["sample_key"][:-1]])}, "duplicates"),
+        ({"sample_key": lambda a: np.concatenate([["../../x"], a["sample_key"][1:]])}, "is not a plain name"),
+    ],
+)
 def test_values_are_checked_where_they_are_read(tmp_path, change, message):
     """An observed label that is NaN would read as a negative; strings, a 2 in the mask, duplicate
     or path-like keys: each one line naming the file and what is wrong."""

@@ -39,8 +39,9 @@ def test_reads_equal_load_audio(files, tmp_path):
     for path in files[:5]:  # 16-bit sources: bit-identical, whole files and crops past the end
         np.testing.assert_array_equal(cache.load(path), load_audio(path))
         for offset, count in ((0, 15600), (900, 15600), (18000, 4000), (30000, 100)):
-            np.testing.assert_array_equal(cache.load(path, offset=offset, num_samples=count),
-                                          load_audio(path, offset=offset, num_samples=count))  # fmt: skip
+            np.testing.assert_array_equal(
+                cache.load(path, offset=offset, num_samples=count), load_audio(path, offset=offset, num_samples=count)
+            )
     # a 44.1 kHz stereo file is cached resampled: equal to load_audio up to 16-bit rounding
     data, _ = sf.read(files[5], dtype="float32")
     expected = soxr.resample(data.mean(axis=1), 44100, 16000)

@@ -90,8 +90,13 @@ def test_a_changed_config_is_refused_on_a_run_before_any_data_is_read(baseline, 
     before = tree_digest(workdir)
     monkeypatch.setattr(pretrain.train, "get_dataset", None)  # any data access would fail loudly
     monkeypatch.setattr(pretrain.train, "check_names", lambda config: None)
-    for key, value in (("train.batch_size", 8), ("optimizer.learning_rate", 0.5), ("frontend.name", "logmel"),
-                       ("objective.mixup_alpha", 0.7), ("seed", 3)):  # fmt: skip
+    for key, value in (
+        ("train.batch_size", 8),
+        ("optimizer.learning_rate", 0.5),
+        ("frontend.name", "logmel"),
+        ("objective.mixup_alpha", 0.7),
+        ("seed", 3),
+    ):
         config = ConfigDict(json.loads((workdir / "config.json").read_text()))
         section, leaf = (config, key) if "." not in key else (config[key.split(".")[0]], key.split(".")[1])
         assert leaf in section and section[leaf] != value
@@ -176,14 +181,20 @@ def test_im2col_and_transfer_guard_give_the_same_losses(baseline, subprocess_env
     workdir, _ = baseline
     cache = tmp_path / "xla-cache"
     env = dict(subprocess_env, OVERTONE_COMPILATION_CACHE=str(cache))
-    args = ("--config.train.num_steps=2", "--config.train.eval_every_steps=2", "--config.compute.conv=im2col",
-            "--config.train.transfer_guard=disallow")  # fmt: skip
+    args = (
+        "--config.train.num_steps=2",
+        "--config.train.eval_every_steps=2",
+        "--config.compute.conv=im2col",
+        "--config.train.transfer_guard=disallow",
+    )
     pretrain(tmp_path / "run", *args, env=env)
     # Step 1 starts from the same parameters and batch: the forward pass is XLA's either way and
     # the kernel gradient differs only in summation order (SAME_STATE_RTOL above). Later steps
     # are not comparable (see the 4-device test: Adam amplifies rounding into diverging runs).
-    ours, theirs = (next(r for r in read_metrics(d) if r["split"] == "train" and r["step"] == 1)
-                    for d in (tmp_path / "run", workdir))  # fmt: skip
+    ours, theirs = (
+        next(r for r in read_metrics(d) if r["split"] == "train" and r["step"] == 1)
+        for d in (tmp_path / "run", workdir)
+    )
     for name in ("loss", "grad_norm"):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=SAME_STATE_RTOL)
     assert all(np.isfinite(v) for v in train_losses(tmp_path / "run").values())
@@ -197,8 +208,14 @@ def test_pcm_cache_cli_then_training_from_it_gives_the_same_losses(baseline, sub
     corpus is 16-bit WAV, cached losslessly) reproduces the decoded run's losses exactly."""
     workdir, _ = baseline
     cache = tmp_path / "pcm"
-    command = [sys.executable, "-m", "pretrain.cache", "--config=nsynth_mixup:encoder=compact", *TINY_NSYNTH,
-               f"--out={cache}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pretrain.cache",
+        "--config=nsynth_mixup:encoder=compact",
+        *TINY_NSYNTH,
+        f"--out={cache}",
+    ]
     built = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     assert "1 shard(s) built" in built.stdout and (cache / "manifest.json").is_file()

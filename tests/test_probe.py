@@ -27,14 +27,36 @@ def test_selection_uses_validation_and_never_test():
     chosen, params, table = grid_search(train, valid, grid, multilabel=False, epochs=3, batch_size=32, seed=0)
     assert chosen["learning_rate"] == 0.1  # learns the rule validation follows …
     for row in table:  # … scored on validation, as re-derived with scikit-learn
-        refit = fit_linear(*train, multilabel=False, learning_rate=row["learning_rate"], weight_decay=0.0, epochs=3,
-                           batch_size=32, seed=0)  # fmt: skip
+        refit = fit_linear(
+            *train,
+            multilabel=False,
+            learning_rate=row["learning_rate"],
+            weight_decay=0.0,
+            epochs=3,
+            batch_size=32,
+            seed=0,
+        )
         predicted = predict(refit, valid[0], multilabel=False).argmax(1)
         assert row["validation_score"] == accuracy_score(valid[1].argmax(1), predicted)
-    test_scores = {row["learning_rate"]: accuracy_score(
-        test[1].argmax(1), predict(fit_linear(*train, multilabel=False, learning_rate=row["learning_rate"],
-                                              weight_decay=0.0, epochs=3, batch_size=32, seed=0),
-                                   test[0], multilabel=False).argmax(1)) for row in table}  # fmt: skip
+    test_scores = {
+        row["learning_rate"]: accuracy_score(
+            test[1].argmax(1),
+            predict(
+                fit_linear(
+                    *train,
+                    multilabel=False,
+                    learning_rate=row["learning_rate"],
+                    weight_decay=0.0,
+                    epochs=3,
+                    batch_size=32,
+                    seed=0,
+                ),
+                test[0],
+                multilabel=False,
+            ).argmax(1),
+        )
+        for row in table
+    }
     assert max(test_scores, key=test_scores.get) != chosen["learning_rate"]  # test would have chosen otherwise
 
 
@@ -56,10 +78,19 @@ def test_probe_cli_for_a_pretrained_and_a_random_encoder(subprocess_env, tmp_pat
     bundle = export_run(tmp_path / "run", tmp_path / "bundle")
     for name, encoder in (("pretrained", str(bundle)), ("random", "random:compact")):
         workdir = tmp_path / name
-        command = [sys.executable, "-m", "finetune.probe", f"--encoder={encoder}", "--task=nsynth_family", "--seeds=2",
-                   f"--workdir={workdir}", "--config.data.nsynth.embedded.pitch_step=12",
-                   "--config.data.nsynth.embedded.velocities=(100,)", "--config.epochs=5",
-                   f"--config.embedding_cache={tmp_path / 'cache'}"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "finetune.probe",
+            f"--encoder={encoder}",
+            "--task=nsynth_family",
+            "--seeds=2",
+            f"--workdir={workdir}",
+            "--config.data.nsynth.embedded.pitch_step=12",
+            "--config.data.nsynth.embedded.velocities=(100,)",
+            "--config.epochs=5",
+            f"--config.embedding_cache={tmp_path / 'cache'}",
+        ]
         result = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Test accuracy (top-1)" in result.stdout and "| 2 |" in result.stdout

@@ -46,8 +46,16 @@ def test_choose_threshold_maximises_sklearn_micro_f1():
 
 def _clips(targets: dict[str, np.ndarray], single=()) -> ClipSet:
     classes = [f"c{i}" for i in range(next(iter(targets.values())).shape[1])]
-    return ClipSet(name="t", root=None, embedded=True, classes=classes, paths={}, targets=targets,
-                   observed={s: np.ones_like(t, bool) for s, t in targets.items()}, single_label=single)  # fmt: skip
+    return ClipSet(
+        name="t",
+        root=None,
+        embedded=True,
+        classes=classes,
+        paths={},
+        targets=targets,
+        observed={s: np.ones_like(t, bool) for s, t in targets.items()},
+        single_label=single,
+    )
 
 
 def test_threshold_is_chosen_on_validation_never_on_test():

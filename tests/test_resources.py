@@ -30,26 +30,40 @@ def test_host_memory_stays_flat_over_hundreds_of_steps(tmp_path):
     samples = {}
 
     def train(start):
-        for step, batch in enumerate(training_batches(range(448), load, batch_size=32, seed=0, start_step=start,
-                                                       workers=2, prefetch=4), start):  # fmt: skip
+        for step, batch in enumerate(
+            training_batches(range(448), load, batch_size=32, seed=0, start_step=start, workers=2, prefetch=4), start
+        ):
             if step % 50 == 0:
                 samples[step] = resident_mb()
             yield batch
 
-    config = ConfigDict(dict(
-        seed=0,
-        optimizer=dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0),
-        train=dict(batch_size=32, num_epochs=0, num_steps=600, eval_every_steps=100, checkpoint_every_steps=100,
-                   log_every_steps=10, early_stopping_patience=100, keep_checkpoints=2),
-    ))  # fmt: skip
+    config = ConfigDict(
+        dict(
+            seed=0,
+            optimizer=dict(name="adam", learning_rate=1e-3, weight_decay=0.0, schedule="constant", warmup_steps=0),
+            train=dict(
+                batch_size=32,
+                num_epochs=0,
+                num_steps=600,
+                eval_every_steps=100,
+                checkpoint_every_steps=100,
+                log_every_steps=10,
+                early_stopping_patience=100,
+                keep_checkpoints=2,
+            ),
+        )
+    )
     model = Head(AttentionClassifier(20, rngs=nnx.Rngs(0)))
 
     def loss_fn(m, b, key, training):
         return masked_bce(m(b["x"], key=key, train=training), b["y"], b["observed"] * b["weight"][:, None]), {}
 
     validation = list(range(448, 512))
-    data = Data(train=train, steps_per_epoch=steps_per_epoch(448, 32),
-                validation=lambda: evaluation_batches(validation, load, batch_size=32, workers=1))  # fmt: skip
+    data = Data(
+        train=train,
+        steps_per_epoch=steps_per_epoch(448, 32),
+        validation=lambda: evaluation_batches(validation, load, batch_size=32, workers=1),
+    )
     fit(model, loss_fn, data, config, tmp_path)
     growth = samples[550] - samples[150]  # after compilation, the first checkpoints and evaluations
     assert growth < 30.0, f"host memory grew {growth:.1f} MB over 400 steps: {samples}"

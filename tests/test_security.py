@@ -60,8 +60,12 @@ def test_every_archive_extraction_uses_the_data_filter():
 
 
 def archive_with(tmp_path: Path, member: tarfile.TarInfo, payload: bytes = b"") -> Path:
-    notes = {"flute_acoustic_000-060-100": (nsynth_entry("flute_acoustic_000-060-100", instrument=0, family=2,
-                                                         source=0, pitch=60, velocity=100), tone(261.6))}  # fmt: skip
+    notes = {
+        "flute_acoustic_000-060-100": (
+            nsynth_entry("flute_acoustic_000-060-100", instrument=0, family=2, source=0, pitch=60, velocity=100),
+            tone(261.6),
+        )
+    }
     folder = write_nsynth_split(tmp_path / "staging", "valid", notes)
     archive = tmp_path / "data" / "nsynth-valid.jsonwav.tar.gz"
     archive.parent.mkdir()
@@ -111,8 +115,9 @@ def test_a_poisoned_embedding_cache_entry_is_never_unpickled_but_recomputed(tmp_
     key = embedding_cache.cache_key(loaded.checksum, loaded.frontend, paths)
     entry = tmp_path / f"embeddings-{key[:24]}.npz"
     np.savez(entry, **{"train.embeddings": np.array([object()], dtype=object), "train.lengths": np.array([1])})
-    result, info = embedding_cache.cached_sequences(loaded.encoder, loaded.frontend, loaded.checksum, paths, tmp_path,
-                                                    BadFileLog(1.0))  # fmt: skip
+    result, info = embedding_cache.cached_sequences(
+        loaded.encoder, loaded.frontend, loaded.checksum, paths, tmp_path, BadFileLog(1.0)
+    )
     assert "is unusable" in caplog.text and "allow_pickle" in caplog.text and not info["reused"]
     assert result["train"][0].shape == (1, 128)
     with np.load(entry, allow_pickle=False) as stored:  # replaced by a clean entry

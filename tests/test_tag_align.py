@@ -81,8 +81,11 @@ def test_total_loss_weighs_its_terms_and_terms_can_be_turned_off():
     frontend = encoders.LogMel()
     tags = np.zeros((4, 20), np.float32)
     tags[np.arange(4), [0, 3, 5, 7]] = 1
-    batch = {"audio": 0.1 * jax.random.normal(jax.random.key(0), (4, 15600)), "tags": jnp.asarray(tags),
-             "weight": jnp.ones(4)}  # fmt: skip
+    batch = {
+        "audio": 0.1 * jax.random.normal(jax.random.key(0), (4, 15600)),
+        "tags": jnp.asarray(tags),
+        "weight": jnp.ones(4),
+    }
     full = make(contrastive_weight=2.0, audio_reconstruction_weight=3.0, tag_reconstruction_weight=4.0)
     full.eval()
     loss, m = full(encoder, frontend, batch, jax.random.key(1), train=False)

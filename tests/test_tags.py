@@ -6,10 +6,20 @@ import pytest
 from corpora.tags import TagVocabulary, clean_tags, normalise, singular_candidates
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("Piano", "piano"), ("hi-hat", "hihat"), ("808", ""), ("the", ""), ("  Guitar! ", "guitar"),
-    ("field_recording", "fieldrecording"), ("ÉCHO", "écho"), ("tr-808", "tr"), ("A", ""),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Piano", "piano"),
+        ("hi-hat", "hihat"),
+        ("808", ""),
+        ("the", ""),
+        ("  Guitar! ", "guitar"),
+        ("field_recording", "fieldrecording"),
+        ("ÉCHO", "écho"),
+        ("tr-808", "tr"),
+        ("A", ""),
+    ],
+)
 def test_normalise_tricky_tags(raw, clean):
     assert normalise(raw) == clean
 
@@ -18,10 +28,20 @@ def test_clean_tags_deduplicates_and_drops_empties():
     assert clean_tags(["Drum", "drum", "123", "of", "DRUM-loop"]) == ["drum", "drumloop"]
 
 
-@pytest.mark.parametrize(("plural", "candidates"), [
-    ("drums", ["drum"]), ("melodies", ["melody"]), ("glasses", ["glass", "glasse"]), ("bass", []),
-    ("chorus", []), ("bus", []), ("keys", ["key"]), ("boxes", ["box", "boxe"]), ("gas", []),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("plural", "candidates"),
+    [
+        ("drums", ["drum"]),
+        ("melodies", ["melody"]),
+        ("glasses", ["glass", "glasse"]),
+        ("bass", []),
+        ("chorus", []),
+        ("bus", []),
+        ("keys", ["key"]),
+        ("boxes", ["box", "boxe"]),
+        ("gas", []),
+    ],
+)
 def test_singular_candidates(plural, candidates):
     assert singular_candidates(plural) == candidates
 

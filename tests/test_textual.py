@@ -65,8 +65,18 @@ def test_shipped_table_is_real_300d_vectors_in_quality_order():
     assert np.all(np.abs(similarity[np.triu_indices(10, 1)]) < 0.99)  # ten different words
 
 
-WORDS = ["bright", "dark", "distortion", "decay", "presence", "polyphonic", "modulation", "percussive",
-         "reverb", "rhythmic"]  # fmt: skip
+WORDS = [
+    "bright",
+    "dark",
+    "distortion",
+    "decay",
+    "presence",
+    "polyphonic",
+    "modulation",
+    "percussive",
+    "reverb",
+    "rhythmic",
+]
 
 
 def test_user_files_in_three_formats(tmp_path):
@@ -100,8 +110,11 @@ def test_objective_negatives_pair_different_quality_sets_only():
     flags = np.zeros((4, 10), np.float32)
     flags[0, 0] = flags[1, 0] = 1  # notes 0 and 1 share their description
     flags[2, 1] = 1  # note 3 has none
-    batch = {"audio": 0.1 * jax.random.normal(jax.random.key(0), (4, 15600)),
-             "qualities": jnp.asarray(flags), "weight": jnp.ones(4)}  # fmt: skip
+    batch = {
+        "audio": 0.1 * jax.random.normal(jax.random.key(0), (4, 15600)),
+        "qualities": jnp.asarray(flags),
+        "weight": jnp.ones(4),
+    }
     objective = Textual(128, rngs=nnx.Rngs(0))
     objective.eval()
     loss, metrics = objective(encoder, frontend, batch, jax.random.key(0), train=False)

@@ -14,13 +14,20 @@ from conftest import REPO
 
 from runtime.workdir import WorkdirError, differing_keys, fingerprint, open_workdir, release
 
-CONFIG = {"seed": 0, "train": {"batch_size": 64, "log_every_steps": 10, "num_steps": 200},
-          "data": {"root": "/data/nsynth", "workers": 2}, "optimizer": {"learning_rate": 1e-4}}  # fmt: skip
+CONFIG = {
+    "seed": 0,
+    "train": {"batch_size": 64, "log_every_steps": 10, "num_steps": 200},
+    "data": {"root": "/data/nsynth", "workers": 2},
+    "optimizer": {"learning_rate": 1e-4},
+}
 
 
 def tree_digest(folder) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def changed(**sections) -> dict:
@@ -49,13 +56,16 @@ def test_created_with_its_config_and_reopened_by_the_same_one(run):
     assert json.loads((run / "config.json").read_text()) == CONFIG  # the creating config stays
 
 
-@pytest.mark.parametrize("other", [
-    changed(train={"batch_size": 32}),
-    changed(optimizer={"learning_rate": 1e-3}),
-    changed(data={"root": "/data/other"}),
-    changed(seed=1),
-    {**CONFIG, "frontend": {"name": "logmel"}},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "other",
+    [
+        changed(train={"batch_size": 32}),
+        changed(optimizer={"learning_rate": 1e-3}),
+        changed(data={"root": "/data/other"}),
+        changed(seed=1),
+        {**CONFIG, "frontend": {"name": "logmel"}},
+    ],
+)
 def test_another_config_is_refused_with_nothing_changed(run, other):
     before = tree_digest(run)
     keys = differing_keys(CONFIG, other)
@@ -85,11 +95,20 @@ def test_a_file_is_not_a_work_directory(tmp_path):
 
 
 def test_one_process_per_work_directory(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.argv = ['python -m pretrain --config=nsynth_mixup']\n"
-        "from runtime.workdir import open_workdir\n"
-        f"open_workdir({str(tmp_path / 'run')!r}, {CONFIG!r}); print('held', flush=True); time.sleep(60)"
-    )], cwd=REPO, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; sys.argv = ['python -m pretrain --config=nsynth_mixup']\n"
+                "from runtime.workdir import open_workdir\n"
+                f"open_workdir({str(tmp_path / 'run')!r}, {CONFIG!r}); print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WorkdirError, match=rf"in use by pid {holder.pid} .*python -m pretrain"):
@@ -136,3 +155,38 @@ def test_fresh_twice_in_one_second_keeps_both_old_runs(tmp_path):
         open_workdir(tmp_path / "run", changed(seed=seed), fresh=True)
         release(tmp_path / "run")
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]) == 2
+
+
+@pytest.mark.parametrize("name", ["nsynth_mixup", "irmas_finetune", "probe"])
+def test_every_result_determining_key_of_a_shipped_config_is_refused(tmp_path, name):
+    """Each leaf of the resolved config, changed alone, is refused with nothing on disk modified
+    — unless it is one of the operational keys the README lists, which may change on resume."""
+    import configs
+    from runtime.workdir import OPERATIONAL, flatten
+
+    config = json.loads(configs.load(configs.resolve(name)).to_json_best_effort())
+    folder = open_workdir(tmp_path / "run", config)
+    (folder / "metrics.jsonl").write_text('{"step": 1}\n')
+    release(folder)
+    before = tree_digest(folder)
+    refused = operational = 0
+    for key, value in flatten(config).items():
+        other = json.loads(json.dumps(config))
+        *parents, leaf = key.split(".")
+        node = other
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = [value, "changed"] if not isinstance(value, str) else value + "-changed"
+        if key in OPERATIONAL or any(key.endswith("." + k) for k in OPERATIONAL):
+            open_workdir(folder, other)  # allowed on resume
+            release(folder)
+            operational += 1
+            continue
+        with pytest.raises(WorkdirError, match=f"another config \\({key}: "):
+            open_workdir(folder, other)
+        refused += 1
+    assert refused > 20 and operational >= 3
+    digest = tree_digest(folder)
+    assert {k: v for k, v in digest.items() if k != "command.txt"} == {
+        k: v for k, v in before.items() if k != "command.txt"
+    }

@@ -10,6 +10,9 @@ damaged, truncated or edited entry is computed again, never read as embeddings.
 
 Audio that cannot be decoded is skipped and counted (`BadFileLog`); its clip is dropped from
 the split, and the count is reported.
+
+In a multi-process job, process 0 alone reads or computes the entry; the others wait for it
+and read what it wrote (the cache folder must be shared, as the work directory is).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from encoders.frontend import LogMel
 from overtone.audio import BadFileLog, decode_many
 from overtone.disk import ensure_free, tree_sha256
 from overtone.progress import track
+from runtime import processes
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,25 @@ def cached_sequences(
     """`sequences(...)` through the on-disk cache; also returns {path, reused} for the run summary."""
     key = cache_key(checksum, frontend, paths)
     entry = Path(cache_dir) / f"embeddings-{key[:24]}.npz"
+    if processes.primary():
+        result = _read_or_compute(encoder, frontend, key, entry, paths, bad_log)
+    # the others wait as long as embedding may take (a process that dies ends the job sooner)
+    processes.barrier("embedding cache written", timeout_seconds=24 * 3600)
+    if processes.primary():
+        return result
+    try:
+        return _read_entry(entry, key, {split: len(items) for split, items in paths.items()}), {
+            "path": str(entry),
+            "reused": True,
+        }
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise processes.DistributedError(
+            f"process 0 wrote the embedding cache {entry} but this process cannot read it ({err}): set "
+            "data.embedding_cache to a folder every process shares"
+        ) from err
+
+
+def _read_or_compute(encoder, frontend, key: str, entry: Path, paths, bad_log: BadFileLog):
     if entry.is_file():
         try:
             result = _read_entry(entry, key, {split: len(items) for split, items in paths.items()})
@@ -79,7 +102,7 @@ def cached_sequences(
             return result, {"path": str(entry), "reused": True}
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:  # damaged, edited, pickled
             log.warning("embedding cache entry %s is unusable (%s); computing it again", entry, err)
-    ensure_free(cache_dir, estimated_bytes(paths, frontend, encoder.embedding_dim), "the embedding cache")
+    ensure_free(entry.parent, estimated_bytes(paths, frontend, encoder.embedding_dim), "the embedding cache")
     result = sequences(encoder, frontend, paths, bad_log)
     arrays = {}
     for split, items in result.items():

@@ -41,7 +41,7 @@ from finetune.report import write_report
 from finetune.tasks import TASKS, ClipSet, load_task
 from overtone.audio import AudioError, BadFileLog, decode_many, load_audio, set_max_seconds
 from overtone.errors import BadValueError, unknown_name
-from runtime import cli
+from runtime import cli, processes
 from runtime.loop import Data, fit
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,10 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         steps_per_epoch=steps_per_epoch(len(rows["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(rows["valid"], load("valid"), **shared),
         report=report,
+        agree={
+            f"{split} clips": processes.digest([str(p) for p in paths], clips.targets[split].tolist())
+            for split, paths in clips.paths.items()
+        },
     )
     lr_scales = [(ENCODER_PARAMS, config.optimizer.get("encoder_lr_scale", 1.0))]
     summary = fit(model, loss_fn, data, config, workdir, lr_scales=lr_scales)
@@ -155,7 +159,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         **{k: len(v) for k, v in rows.items()},
         "unreadable": bad_log.summary(),
     } | info
-    if jax.process_index() == 0:
+    if processes.primary():
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -252,7 +256,10 @@ def _minmax(sequences: dict[str, list[np.ndarray]], workdir: Path) -> dict[str, 
     train = np.concatenate(sequences["train"])
     low, high = train.min(0), train.max(0)
     span = np.where(high > low, high - low, 1.0)
-    np.savez(workdir / "scaling.npz", low=low, high=high)
+    if processes.primary():
+        partial = workdir / ".scaling.partial.npz"
+        np.savez(partial, low=low, high=high)
+        partial.replace(workdir / "scaling.npz")
     return {
         split: [np.clip((s - low) / span, 0.0, 1.0).astype(np.float32) for s in items]
         for split, items in sequences.items()

@@ -18,7 +18,7 @@ from encoders.augment import MaskedPatches, active
 from encoders.compute import apply_compute
 from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError
-from runtime import cli
+from runtime import cli, processes
 from runtime.loop import Data, fit
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         config.objective.name,
     )
 
-    corpus.save_artifacts(workdir)
+    if processes.primary():
+        corpus.save_artifacts(workdir)
     cache = open_cache(data_cfg.pcm_cache, corpus.root, corpus_paths(corpus))
     loader = corpus.make_loader(
         frontend.samples_for_patches(data_cfg.segment_patches),
@@ -133,6 +134,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)} if splits["test"] else {},
         report=_exporter(config, workdir) if config.get("export", False) else None,
+        agree={f"{name} records": processes.digest(records) for name, records in splits.items()},
     )
 
     if not splits["test"]:  # e.g. a tag manifest without a split column: train and validation only
@@ -152,6 +154,6 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     if summary.get("export") and not (Path(summary["export"]) / "manifest.json").is_file():
         rerun = f"python -m pretrain.export --run={workdir}"
         log.warning("the bundle %s is gone; write it again with: %s", summary["export"], rerun)
-    if jax.process_index() == 0:
+    if processes.primary():
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

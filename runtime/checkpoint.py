@@ -41,11 +41,17 @@ class CheckpointReadError(OvertoneError):
 class Checkpoints:
     def __init__(self, workdir: str | Path, *, keep: int = 2):
         workdir = Path(workdir).absolute()
-        self.latest = ocp.CheckpointManager(
-            workdir / "checkpoints", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-        )
-        self.best = ocp.CheckpointManager(
-            workdir / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+        self.latest, self.best = (
+            ocp.CheckpointManager(
+                workdir / name,
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=kept,
+                    create=True,
+                    # both may save at one step: in a multi-process job their barriers need their own names
+                    multiprocessing_options=ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name),
+                ),
+            )
+            for name, kept in (("checkpoints", keep), ("best", 1))
         )
 
     def save(self, step: int, state, meta: dict, *, best: bool = False) -> None:

@@ -158,12 +158,18 @@ def prepare_workdir(workdir: str | Path, config, identity: dict | None = None) -
     """The run's work directory, created with its config or checked against it (runtime.workdir:
     the fingerprint rule, one process per directory). `identity`: more result-determining facts
     recorded beside the config (e.g. the encoder's weight checksum)."""
-    import jax
-
-    from runtime.workdir import open_workdir
+    from runtime import processes
+    from runtime.workdir import fingerprint, open_workdir
 
     resolved = json.loads(config.to_json_best_effort()) | (identity or {})
-    return open_workdir(workdir, resolved, fresh=START_FRESH["value"], primary=jax.process_index() == 0)
+    processes.check_agree({"the config": fingerprint(resolved)})  # before anything is written
+    if processes.several():  # every process checks (and refuses alike) before process 0 writes
+        open_workdir(workdir, resolved, fresh=START_FRESH["value"], write=False)
+        processes.barrier("work directory checked")
+    if processes.primary():
+        workdir = open_workdir(workdir, resolved, fresh=START_FRESH["value"])
+    processes.barrier("work directory created")  # the others write into it later
+    return Path(workdir)
 
 
 def check_workdir_early(workdir: str | Path, config) -> None:
@@ -179,17 +185,20 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     """What `python -m pretrain` and `python -m finetune` do after flag parsing: set up logging
     and multi-host, train into the work directory (default runs/<config name>), and report a
     user's error (bad data, bad config, divergence) as one line with exit status 1."""
+    from runtime import processes
     from runtime.checkpoint import CheckpointWriteError
     from runtime.errors import USER_ERRORS
-    from runtime.mesh import initialize_distributed
     from runtime.performance import enable_compilation_cache, keep_freed_memory
 
     setup_logging()
     keep_freed_memory()
     enable_compilation_cache()
-    initialize_distributed()
     try:
+        processes.initialize()
         return train(config, absolute(workdir or f"runs/{config_name(sys.argv)}"))
+    except processes.Preempted as stop:  # SIGTERM: checkpointed on every process; a rerun resumes
+        logging.warning("%s", stop)
+        sys.exit(0)
     except USER_ERRORS as err:
         if isinstance(err, CheckpointWriteError) and os.environ.get("OVERTONE_TRACEBACK") != "1":
             # orbax's background writer threads may still be failing (and printing); leave now
@@ -198,7 +207,17 @@ def run(train: Callable, config, workdir: str | None) -> dict:
             logging.shutdown()
             sys.stderr.flush()
             os._exit(1)
+        if processes.several():  # the others' collectives fail at once; jax's shutdown barrier would wait minutes
+            logging.error("process %d: %s: %s", processes.index(), type(err).__name__, str(err).splitlines()[0])
+            logging.shutdown()
+            os._exit(1)
         report_user_error(err)
+    except Exception as err:  # noqa: BLE001 - re-raised unless a collective failed with a peer gone
+        if not processes.lost_peer(err):
+            raise
+        logging.error("%s", processes.lost_peer(err))
+        logging.shutdown()
+        os._exit(1)  # not jax's shutdown barrier, which would wait minutes for the dead process
 
 
 def flag_error(message: str) -> None:
@@ -262,7 +281,11 @@ def main(
             flag_error(str(err))
         absolute_paths(config.value)
         START_FRESH["value"] = fresh.value
-        announce(run(train, config.value, workdir.value))
+        summary = run(train, config.value, workdir.value)
+        from runtime import processes
+
+        if processes.primary():  # the job's results, said once
+            announce(summary)
 
     try:
         app.run(entry)

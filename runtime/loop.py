@@ -36,6 +36,7 @@ from overtone.disk import tree_sha256
 from overtone.errors import OvertoneError
 from overtone.progress import Progress
 from runtime import mesh as meshlib
+from runtime import processes
 from runtime.checkpoint import Checkpoints, trained
 from runtime.metrics_log import MetricsWriter
 from runtime.optim import build_optimizer
@@ -57,10 +58,13 @@ class Data:
     steps_per_epoch: int
     validation: Callable[[], Iterator[dict]] | None = None
     final: dict[str, Callable[[], Iterator[dict]]] = dataclasses.field(default_factory=dict)
-    # called once at the end (first process) with the evaluated model — the best, in evaluation
-    # mode — and which checkpoint it is ({"checkpoint", "step", "state_sha256"}); its dict joins
-    # the summary as "report"
+    # called once at the end (by process 0 alone, on its own copy of the weights) with the
+    # evaluated model — the best, in evaluation mode — and which checkpoint it is ({"checkpoint",
+    # "step", "state_sha256"}); its dict joins process 0's summary as "report"
     report: Callable[[nnx.Module, dict], dict] | None = None
+    # what every process of a multi-process job must agree on before training (processes.digest
+    # of the record lists, counts): processes that read different data are refused
+    agree: dict[str, int | str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -86,7 +90,8 @@ def build_steps(model: nnx.Module, loss_fn: LossFn, tx: optax.GradientTransforma
     def eval_step(state, batch):
         model = nnx.merge(eval_graph, state)["model"]
         loss, metrics = loss_fn(model, batch, base_key, False)
-        return dict(metrics, loss=loss)
+        # the global batch's weight, for the running mean (a process sees only its own rows)
+        return dict(metrics, loss=loss), jnp.sum(batch["weight"])
 
     def train_step(state, batch, step):
         merged = nnx.merge(train_graph, state)
@@ -158,7 +163,8 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     steps = total_steps(tc, data.steps_per_epoch)
     eval_every = tc.eval_every_steps or data.steps_per_epoch
     ckpt_every = tc.checkpoint_every_steps or eval_every
-    primary = jax.process_index() == 0
+    primary = processes.primary()
+    processes.check_agree(data.agree | {"steps": steps, "steps_per_epoch": data.steps_per_epoch})
 
     steps_fns = build_steps(model, loss_fn, build_optimizer(config.optimizer, steps, lr_scales), mesh, seed=config.seed)
     state, train_step, eval_step = steps_fns.state, steps_fns.train_step, steps_fns.eval_step
@@ -169,9 +175,12 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     if restored is not None:
         state, progress = restored
         log.info("resuming from step %d in %s", progress["step"], workdir)
-        if progress["finished"] and (workdir / "summary.json").is_file():
-            log.info("this run already finished; nothing to do")
-            return json.loads((workdir / "summary.json").read_text())
+    done = progress["finished"] and (workdir / "summary.json").is_file()
+    processes.check_agree({"resumed from step": progress["step"], "finished": done})
+    if done:
+        log.info("this run already finished; nothing to do")
+        checkpoints.close()
+        return json.loads((workdir / "summary.json").read_text())
     start = progress["step"]
     writer = MetricsWriter(workdir, resume_step=start, enabled=primary)
 
@@ -179,8 +188,9 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         sums: dict[str, float] = {}
         total = 0.0
         for batch in batches():
-            weight = float(np.sum(batch["weight"]))
-            out = jax.device_get(eval_step(state, meshlib.shard_batch(batch, mesh)))
+            out, weight = jax.device_get(eval_step(state, meshlib.shard_batch(batch, mesh)))
+            weight = float(weight)
+            watchdog.pet("an evaluation batch")
             for name, value in out.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * weight
             total += weight
@@ -228,6 +238,8 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     ticker = Progress(steps, "train", initial=start, unit="step", enabled=primary, auto_lines=False)
     pending = None
     step = start
+    preemption = processes.Preemption()
+    watchdog = processes.Watchdog()
     # train.transfer_guard="disallow" makes any implicit host↔device transfer in the loop an error
     try:
         with jax.transfer_guard(tc.get("transfer_guard", "allow")):
@@ -235,6 +247,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 batch, first_batch = first_batch or meshlib.shard_batch(next(iterator), mesh), None
                 state, metrics = train_step(state, batch, _device_step(step, mesh))
                 step += 1
+                watchdog.pet(f"step {step}")
                 if pending is not None:
                     absorb(*pending)
                 pending = (step, metrics)
@@ -265,8 +278,17 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 progress["step"] = step
                 if improved:
                     checkpoints.save(step, state, dict(progress), best=True)
-                if at_eval or step % ckpt_every == 0 or progress["finished"]:
+                saved = at_eval or step % ckpt_every == 0 or progress["finished"]
+                if saved:
                     checkpoints.save(step, state, dict(progress))
+                if not progress["finished"] and preemption.stop(step):
+                    if pending is not None:
+                        absorb(*pending)  # a checkpoint only of a step seen finite
+                        pending = None
+                    if not saved:
+                        checkpoints.save(step, state, dict(progress))
+                    checkpoints.wait()
+                    raise processes.Preempted(step)
             if pending is not None:
                 absorb(*pending)
         checkpoints.wait()
@@ -285,12 +307,17 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             for name, batches in data.final.items():
                 summary[name] = evaluate(final_state, batches)
                 writer.write(step, name, summary[name])
-            if data.report is not None and primary:
-                summary["report"] = data.report(steps_fns.eval_model(final_state), summary["evaluated"])
+            if data.report is not None and primary:  # on this process's own copy: no collective
+                local = steps_fns.eval_model(processes.local_copy(final_state))
+                summary["report"] = data.report(local, summary["evaluated"])
         if primary:
             (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        watchdog.close()  # process 0's report may take long; the others wait for it here
+        processes.barrier("run finished", timeout_seconds=24 * 3600)
         return summary
     finally:
+        watchdog.close()
+        preemption.close()
         ticker.close()
         writer.close()
         checkpoints.wait()

@@ -9,7 +9,6 @@ so N devices give the losses of one within float tolerance.
 from __future__ import annotations
 
 import logging
-import os
 
 import jax
 import numpy as np
@@ -18,18 +17,6 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from overtone.errors import BadValueError
 
 log = logging.getLogger(__name__)
-
-
-def initialize_distributed() -> None:
-    """Join a multi-host job when the launcher asked for it (`OVERTONE_DISTRIBUTED=1`).
-
-    `jax.distributed.initialize()` reads the coordinator and process ids from the cluster
-    environment (SLURM, Cloud TPU, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
-    JAX_PROCESS_ID); on one host it is not needed and is skipped.
-    """
-    if os.environ.get("OVERTONE_DISTRIBUTED", "0") == "1":
-        jax.distributed.initialize()
-        log.info("process %d of %d joined", jax.process_index(), jax.process_count())
 
 
 def data_mesh() -> Mesh:

@@ -74,21 +74,24 @@ def differing_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if not _operational(k) and a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
-def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, primary: bool = True) -> Path:
+def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, write: bool = True) -> Path:
     """The work directory for `config` (a plain dict), created or checked as the module says.
-    Only the primary process (process 0 of a multi-host job) writes or locks."""
+    With `write=False` it is only checked (every process of a multi-process job checks, so all
+    refuse alike; process 0 alone then writes and locks)."""
     workdir = Path(workdir)
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"--workdir={workdir} is a file, not a folder")
     record = workdir / RECORD
-    if not primary:
-        return workdir
     leftovers = {p.name for p in workdir.iterdir()} - {".lock", "command.txt"} if workdir.is_dir() else set()
     if leftovers and not record.is_file():
         raise WorkdirError(
             f"--workdir={workdir} is not empty and holds no run (no {RECORD}; it has e.g. "
             f"{sorted(leftovers)[0]!r}): use a new or empty folder"
         )
+    if not write:
+        if record.is_file() and not fresh:
+            _refuse_another_config(workdir, _recorded(record), config)
+        return workdir
     if fresh and record.is_file():
         stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
         aside = workdir.with_name(f"{workdir.name}.replaced-{stamp}")

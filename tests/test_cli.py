@@ -71,6 +71,7 @@ def test_names_get_a_did_you_mean():
         ("encoders.embed", ["--encoder", "--hop", "--out"]),
         ("pretrain.cache", ["--config", "--out", "--workers"]),
         ("finetune.compare", ["--out", "--split"]),
+        ("runtime.launch", ["--processes=N MODULE", "SIGTERM"]),
     ],
 )
 def test_help_lists_the_flags_and_exits_0(module, expected, subprocess_env):

@@ -31,6 +31,7 @@ COMPACT = "--config.encoder.name=compact"  # the size override: the 1 M-paramete
 SMALL_NSYNTH = "--config.data.embedded.pitch_step=12 '--config.data.embedded.velocities=(100,)'"
 OVERRIDES = {  # what the README's "tested as written" paragraph says is appended
     "python -m pretrain ": f"{STEPS} {COMPACT}",
+    "python -m runtime.launch --processes=2 pretrain ": f"{STEPS} {COMPACT} {SMALL_NSYNTH}",
     "python -m finetune ": STEPS,
     "python -m finetune.probe ": "--config.data.nsynth.embedded.pitch_step=12 "
     "'--config.data.nsynth.embedded.velocities=(100,)'",
@@ -41,6 +42,7 @@ NOT_RUN = {  # command prefix → why this test does not run it (the README name
     "python -m benchmarks ": "minutes of timing; tests/test_benchmarks.py runs a tiny pass",
     "python -m encoders.import_vggish --weights=vggish-10086976.pth": "AudioSet's .pth needs PyTorch; "
     "tests/test_bundle.py imports the same keys from .safetensors/.npz",
+    "srun ": "needs a SLURM cluster; tests/test_multiprocess.py launches processes with the same variables",
 }
 VENV = "python3 -m venv .venv && . .venv/bin/activate"
 INSTALL = VENV + " && pip install -e {extras} && pip install --no-deps tinysoundfont && "

@@ -8,6 +8,7 @@ the one-process run's validation and test numbers and weights, and write each fi
 
 import hashlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -258,3 +259,17 @@ def test_one_process_needs_none_of_it():
     processes.barrier("alone")
     assert processes.lost_peer(RuntimeError("x")) is None and processes.primary()
     assert processes.Watchdog().stopped is not None
+
+
+def test_sigterm_alone_asks_the_loop_to_checkpoint_and_stop():
+    """One process: SIGTERM is caught (not fatal) and the loop's next `stop(step)` says stop; the
+    previous handler is back afterwards."""
+    from runtime import processes
+
+    before = signal.getsignal(signal.SIGTERM)
+    preemption = processes.Preemption()
+    assert not preemption.stop(3)
+    os.kill(os.getpid(), signal.SIGTERM)
+    wait_for(lambda: preemption.stop(4), "the signal")
+    preemption.close()
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -58,7 +58,8 @@ def runtime(batch_size: int = 64) -> ConfigDict:
                 eval_every_steps=0,  # 0 → once per epoch
                 checkpoint_every_steps=0,  # 0 → at every evaluation
                 log_every_steps=10,
-                early_stopping_patience=5,  # evaluations without a lower validation loss
+                early_stopping_patience=5,  # evaluations without a better validation `select_by`
+                select_by="loss",  # the best checkpoint: lowest validation loss, or e.g. probe_accuracy
                 keep_checkpoints=2,
                 transfer_guard="allow",  # "disallow": any implicit host<->device transfer in the loop is an error
             ),
@@ -82,6 +83,10 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
         config.frontend = dict(name=values["frontend"])
     config.objective = objective
     config.export = True  # write the encoder bundle to WORKDIR/export at the end (see pretrain.export)
+    # at every evaluation, beside the validation loss (pretrain/evaluators.py): a linear probe of
+    # instrument family on unseen instruments and collapse diagnostics, over up to max_examples
+    # validation notes; "" turns it off
+    config.evaluator = dict(probe="family", max_examples=256, seed=0)
     # SpecAugment masks on the training patches (encoders/augment.py); not with denoising
     config.spec_augment = dict(time_masks=0, time_width=10, freq_masks=0, freq_width=8)
     return config, values

@@ -175,6 +175,8 @@ def check_names(config) -> None:
     for where, (value, valid) in names.items():
         if value not in valid:
             raise unknown_name("value", value, valid, where=f"config.{where}")
+    if config.train.get("select_by", "loss") != "loss":  # a downstream run validates its loss alone
+        raise unknown_name("metric", config.train.select_by, ["loss"], where="config.train.select_by")
     if config.data.dataset not in TASKS:
         raise unknown_name("downstream dataset", config.data.dataset, TASKS, where="config.data.dataset")
     check_head(config.model)

@@ -20,7 +20,8 @@ def _metrics(values: dict | None) -> str:
     """'loss 2.341, accuracy 0.412 (190 examples)' from an evaluation's metrics."""
     if not values:
         return "none"
-    values = dict(values)
+    # the collapse diagnostics stay in metrics.jsonl and summary.json; the line keeps the scores
+    values = {k: v for k, v in values.items() if not k.startswith("embedding_")}
     examples = values.pop("examples", None)
     ordered = sorted(values, key=lambda k: (k != "loss", k))
     text = ", ".join(f"{k} {values[k]:.4g}" for k in ordered if isinstance(values[k], int | float))

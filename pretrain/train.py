@@ -18,6 +18,7 @@ from encoders.augment import MaskedPatches, active
 from encoders.compute import apply_compute
 from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError
+from pretrain.evaluators import build_evaluator, check_evaluator
 from runtime import cli, processes
 from runtime.loop import Data, fit
 
@@ -77,6 +78,7 @@ def check_names(config) -> None:
     encoders.check_encoder(config.encoder)
     encoders.build_frontend(config.frontend)
     objectives.check_objective(config.objective)
+    check_evaluator(config)
     if active(config.spec_augment.to_dict()) and objectives.reconstructs_input(config.objective):
         raise BadValueError(
             "spec_augment masks the input patches, which a denoising objective reconstructs; "
@@ -134,6 +136,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)} if splits["test"] else {},
         report=_exporter(config, workdir) if config.get("export", False) else None,
+        evaluate_model=build_evaluator(config, corpus, loader, frontend),
         agree={f"{name} records": processes.digest(records) for name, records in splits.items()},
     )
 

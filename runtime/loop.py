@@ -33,7 +33,7 @@ import optax
 from flax import nnx
 
 from overtone.disk import tree_sha256
-from overtone.errors import OvertoneError
+from overtone.errors import BadValueError, OvertoneError
 from overtone.progress import Progress
 from runtime import mesh as meshlib
 from runtime import processes
@@ -62,6 +62,10 @@ class Data:
     # evaluated model — the best, in evaluation mode — and which checkpoint it is ({"checkpoint",
     # "step", "state_sha256"}); its dict joins process 0's summary as "report"
     report: Callable[[nnx.Module, dict], dict] | None = None
+    # called at every evaluation with the current model (evaluation mode, this process's own copy
+    # of the weights); its numbers join the validation row (e.g. a linear probe, collapse
+    # diagnostics: pretrain/evaluators.py) and `train.select_by` may pick the best checkpoint by one
+    evaluate_model: Callable[[nnx.Module], dict[str, float]] | None = None
     # what every process of a multi-process job must agree on before training (processes.digest
     # of the record lists, counts): processes that read different data are refused
     agree: dict[str, int | str] = dataclasses.field(default_factory=dict)
@@ -145,6 +149,14 @@ def _evaluated(best, progress: dict, step: int, state) -> dict:
     return {"checkpoint": "final", "step": step, "state_sha256": state_checksum(state)} | note
 
 
+def selection_score(result: dict[str, float], metric: str) -> float:
+    """Lower is better: a loss as it is, any other metric (an accuracy) negated. NaN never wins."""
+    if metric not in result:
+        raise BadValueError(f"train.select_by={metric!r}, but validation reports only {sorted(result)}")
+    value = result[metric] if metric.endswith("loss") else -result[metric]
+    return value if math.isfinite(value) else math.inf
+
+
 def total_steps(config, steps_per_epoch: int) -> int:
     return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
 
@@ -181,6 +193,9 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         log.info("this run already finished; nothing to do")
         checkpoints.close()
         return json.loads((workdir / "summary.json").read_text())
+    select_by = tc.get("select_by", "loss")
+    if progress["best_loss"] is not None and "best_score" not in progress:  # a checkpoint from before select_by
+        progress["best_score"] = progress["best_loss"]
     start = progress["step"]
     writer = MetricsWriter(workdir, resume_step=start, enabled=primary)
 
@@ -259,11 +274,18 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                 improved = False
                 if at_eval:
                     result = evaluate(state, data.validation)
+                    if data.evaluate_model is not None:
+                        result |= data.evaluate_model(steps_fns.eval_model(processes.local_copy(state)))
+                        watchdog.pet("the evaluator")
                     writer.write(step, "validation", result)
-                    ticker.line(f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples")
-                    improved = progress["best_loss"] is None or result["loss"] < progress["best_loss"]
+                    shown = f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples"
+                    ticker.line(shown + (f", {select_by} {result[select_by]:.4g}" if select_by != "loss" else ""))
+                    score = selection_score(result, select_by)
+                    improved = progress.get("best_score") is None or score < progress["best_score"]
                     if improved:
-                        progress.update(best_loss=result["loss"], best_step=step, bad_evals=0, best_metrics=result)
+                        progress.update(
+                            best_loss=result["loss"], best_score=score, best_step=step, bad_evals=0, best_metrics=result
+                        )
                     else:
                         progress["bad_evals"] += 1
                     if progress["bad_evals"] >= tc.early_stopping_patience:

@@ -26,4 +26,5 @@ def get_config(arg=None):
     )
     config, _ = _common.nsynth_pretraining(arg, objective)
     config.data = _common.freesound_data()
+    config.evaluator.probe = ""  # the family probe reads NSynth notes
     return config

@@ -42,6 +42,11 @@ def check_evaluator(config) -> None:
     probe = evaluator.get("probe", "")
     if probe not in PROBES:
         raise unknown_name("probe", probe, PROBES, where="config.evaluator.probe")
+    if probe and config.data.dataset != "nsynth":
+        raise BadValueError(
+            f"config.evaluator.probe={probe!r} reads NSynth notes; data.dataset is {config.data.dataset!r} "
+            "(set --config.evaluator.probe= to turn the evaluator off)"
+        )
     selectable = ["loss"] + (["probe_accuracy"] if probe else [])
     select = config.train.get("select_by", "loss")
     if select not in selectable:
@@ -94,7 +99,9 @@ class FamilyProbe:
             self._embed = jax.jit(lambda state, x: jnp.mean(encode_clips(nnx.merge(graph, state), frontend, x), axis=1))
         count = len(self.audio)
         padded = np.concatenate([self.audio, np.zeros((-count % CHUNK, self.audio.shape[1]), np.float32)])
-        parts = [np.asarray(self._embed(state, padded[i : i + CHUNK])) for i in range(0, len(padded), CHUNK)]
+        device = jax.tree.leaves(state)[0].sharding  # where the weights are (explicit transfers only)
+        chunks = (jax.device_put(padded[i : i + CHUNK], device) for i in range(0, len(padded), CHUNK))
+        parts = [np.asarray(jax.device_get(self._embed(state, chunk))) for chunk in chunks]
         return np.concatenate(parts)[:count]
 
     def __call__(self, model) -> dict[str, float]:
@@ -116,9 +123,5 @@ def build_evaluator(config, corpus, load, frontend):
     if not evaluator.get("probe"):
         return None
     notes = corpus.splits["train"]
-    if not notes or not hasattr(notes[0], "family"):
-        raise BadValueError(
-            f"config.evaluator.probe={evaluator.probe!r} needs NSynth notes; {config.data.dataset} has none"
-        )
     options = dict(max_examples=evaluator.max_examples, seed=evaluator.get("seed", 0))
     return FamilyProbe(notes, corpus.splits["valid"], load, frontend, **options)

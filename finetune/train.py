@@ -42,7 +42,7 @@ from finetune.tasks import TASKS, ClipSet, load_task
 from overtone.audio import AudioError, BadFileLog, decode_many, load_audio, set_max_seconds
 from overtone.errors import BadValueError, unknown_name
 from runtime import cli, processes
-from runtime.loop import Data, fit
+from runtime.loop import Data, check_batch, fit
 
 log = logging.getLogger(__name__)
 MODES = ("features", "frozen", "finetune")
@@ -100,6 +100,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     cli.check_workdir_early(workdir, config)
     set_max_seconds(config.data.get("max_seconds", 3600.0))
     clips = load_task(config.data, config.seed)
+    check_batch(config.train.batch_size)
     loaded = _load_encoder(config) if config.mode != "features" else None
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
     # checksum joins the run's fingerprint: the same --encoder path holding other weights is another run

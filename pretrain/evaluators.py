@@ -81,7 +81,8 @@ class FamilyProbe:
         if len(np.unique(self.family[self.fit_rows])) < 2 or not len(scored):
             raise BadValueError(
                 "the family probe needs training notes of two families or more and validation notes; "
-                f"it found {len(np.unique(self.family[self.fit_rows]))} families and {len(scored)} notes"
+                f"it found {len(np.unique(self.family[self.fit_rows]))} families and {len(scored)} notes "
+                "(--config.evaluator.probe= turns it off)"
             )
 
     @staticmethod
@@ -111,7 +112,7 @@ class FamilyProbe:
         out = collapse_diagnostics(embeddings)
         warning = collapse_warning(out)
         if warning:
-            log.warning("%s (%d validation notes)", warning, len(embeddings))
+            log.warning("%s (%d probe notes: training and validation)", warning, len(embeddings))
         fit, scored, family = self.fit_rows, ~self.fit_rows, self.family
         out["probe_accuracy"] = ridge_probe(embeddings[fit], family[fit], embeddings[scored], family[scored])
         return out

@@ -20,7 +20,7 @@ from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError
 from pretrain.evaluators import build_evaluator, check_evaluator
 from runtime import cli, processes
-from runtime.loop import Data, fit
+from runtime.loop import Data, check_batch, fit
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +101,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     set_max_seconds(data_cfg.get("max_seconds", 3600.0))
     bad_log = BadFileLog(data_cfg.max_bad_fraction)
     corpus = get_dataset(data_cfg.dataset)(data_cfg, bad_log=bad_log)
-    workdir = cli.prepare_workdir(workdir, config)  # only once the data is there: a typo leaves nothing behind
-    _warn_if_targets_unseen(config, corpus)
+    check_batch(config.train.batch_size)
     frontend = encoders.build_frontend(config.frontend)
-    model = build_model(config, corpus.num_classes)
-    log.info(
-        "encoder %s: %d parameters; objective %s",
-        config.encoder.name,
-        encoders.parameter_count(model.encoder),
-        config.objective.name,
-    )
-
-    if processes.primary():
-        corpus.save_artifacts(workdir)
     cache = open_cache(data_cfg.pcm_cache, corpus.root, corpus_paths(corpus))
     loader = corpus.make_loader(
         frontend.samples_for_patches(data_cfg.segment_patches),
@@ -122,6 +111,19 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         frontend.sample_rate,
         **({"read": cache.load} if cache is not None else {}),
     )
+    evaluator = build_evaluator(config, corpus, loader, frontend)
+    # only once the data (and what the evaluator reads) is there: a refusal leaves nothing behind
+    workdir = cli.prepare_workdir(workdir, config)
+    _warn_if_targets_unseen(config, corpus)
+    model = build_model(config, corpus.num_classes)
+    log.info(
+        "encoder %s: %d parameters; objective %s",
+        config.encoder.name,
+        encoders.parameter_count(model.encoder),
+        config.objective.name,
+    )
+    if processes.primary():
+        corpus.save_artifacts(workdir)
     shared = dict(
         batch_size=config.train.batch_size,
         workers=data_cfg.workers,
@@ -136,7 +138,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
         validation=lambda: evaluation_batches(splits["valid"], loader, **shared),
         final={"test": lambda: evaluation_batches(splits["test"], loader, **shared)} if splits["test"] else {},
         report=_exporter(config, workdir) if config.get("export", False) else None,
-        evaluate_model=build_evaluator(config, corpus, loader, frontend),
+        evaluate_model=evaluator,
         agree={f"{name} records": processes.digest(records) for name, records in splits.items()},
     )
 

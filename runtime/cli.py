@@ -121,8 +121,10 @@ def check_values(config, where: str = "config") -> None:
             problem = "must be > 0"
         elif (key in FRACTIONS or where.rsplit(".", 1)[-1] in PROBABILITY_SECTIONS) and not 0 <= value <= 1:
             problem = "must lie in [0, 1]"
-        elif value < 0 and key not in ("fmin", "seed", "pitch_min", "pitch_max"):
+        elif value < 0 and key not in ("fmin", "pitch_min", "pitch_max"):
             problem = "must be ≥ 0"
+        elif key == "seed" and value >= 2**32:  # numpy's and grain's seeds are 32-bit
+            problem = "must be < 2**32"
         else:
             continue
         raise BadValueError(f"--{name}={value}: {problem}")
@@ -207,10 +209,8 @@ def run(train: Callable, config, workdir: str | None) -> dict:
             logging.shutdown()
             sys.stderr.flush()
             os._exit(1)
-        if processes.several():  # the others' collectives fail at once; jax's shutdown barrier would wait minutes
-            logging.error("process %d: %s: %s", processes.index(), type(err).__name__, str(err).splitlines()[0])
-            logging.shutdown()
-            os._exit(1)
+        if processes.several():  # tell the others, leave without jax's shutdown barrier (minutes)
+            processes.fail(f"{type(err).__name__}: {' '.join(str(err).split())}")
         report_user_error(err)
     except Exception as err:  # noqa: BLE001 - re-raised unless a collective failed with a peer gone
         if not processes.lost_peer(err):

@@ -6,8 +6,9 @@ job, or for using several accelerators through one process each. Each process is
 `python -m MODULE ARGS` with OVERTONE_DISTRIBUTED=1 and the JAX_* variables set
 (runtime.processes); process 0 prints the results.
 
-SIGTERM and SIGINT (Ctrl-C) are passed on to every process as SIGTERM: the job checkpoints at
-the next step and exits 0; rerun the command to resume. When one process fails, the others are stopped
+SIGTERM and SIGINT (Ctrl-C) are passed on to every process as SIGTERM: once training has
+begun, the job checkpoints at the next step and exits 0 (rerun the command to resume); before,
+the processes simply end. When one process fails, the others are stopped
 after a grace period. Exit status: 0 when every process succeeded, else the first failure's.
 
     python -m runtime.launch --processes=2 pretrain --config=nsynth_mixup --workdir=runs/two_processes

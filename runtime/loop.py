@@ -157,6 +157,15 @@ def selection_score(result: dict[str, float], metric: str) -> float:
     return value if math.isfinite(value) else math.inf
 
 
+def check_batch(batch_size: int) -> None:
+    """Refuse a batch the devices and processes cannot share evenly — before a work directory is
+    written (fit checks again)."""
+    if batch_size % jax.process_count():
+        raise BadValueError(f"train.batch_size {batch_size} must be divisible by the {jax.process_count()} processes")
+    if batch_size % jax.device_count():
+        raise BadValueError(f"train.batch_size {batch_size} must be divisible by the {jax.device_count()} devices")
+
+
 def total_steps(config, steps_per_epoch: int) -> int:
     return config.num_steps if config.num_steps > 0 else config.num_epochs * steps_per_epoch
 

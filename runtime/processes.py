@@ -141,21 +141,64 @@ def primary() -> bool:
     return jax.process_index() == 0
 
 
-def barrier(name: str, *, timeout_seconds: int = 3600) -> None:
-    """Wait until every process reaches the barrier `name` (each process must pass the same
-    names in the same order); a process that never comes fails the job with one line."""
-    if jax.process_count() == 1:
-        return
+FAILED = "overtone/failed/"  # where a failing process writes its line (key: its index)
+
+
+def _client():
     from jax._src import distributed  # the coordination client: jax exposes no public barrier
 
-    key = f"overtone:{next(_BARRIERS)}:{name}"
-    try:
-        distributed.global_state.client.wait_at_barrier(key, timeout_seconds * 1000)
-    except Exception as err:  # noqa: BLE001 - the client raises XlaRuntimeError and others
-        raise DistributedError(
-            f"process {jax.process_index()} waited for the others at {name!r} and they did not come "
-            f"({' '.join(str(err).split())[:200]}): did another process fail? See its log"
-        ) from err
+    return distributed.global_state.client
+
+
+def barrier(name: str, *, timeout_seconds: int = 3600) -> None:
+    """Wait until every process reaches the barrier `name` (each process must pass the same
+    names in the same order). Built on the coordination service's key-value store rather than
+    its barrier, so that a process that failed meanwhile (`fail`) ends the wait at once with its
+    reason; a process that never comes fails the job with one line after `timeout_seconds`."""
+    if jax.process_count() == 1:
+        return
+    client, count = _client(), jax.process_count()
+    key = f"overtone/barrier/{next(_BARRIERS)}-{name}"
+    client.key_value_set(f"{key}/{jax.process_index()}", "here")
+    deadline = time.monotonic() + timeout_seconds
+    while len(client.key_value_dir_get(f"{key}/")) < count:
+        failure = _failure(client)
+        if failure:
+            raise DistributedError(f"another process failed while this one waited at {name!r}: {failure}")
+        if time.monotonic() > deadline:
+            raise DistributedError(
+                f"process {jax.process_index()} waited {timeout_seconds} s for the others at {name!r} and they "
+                "did not come: did another process hang or die? See its log"
+            )
+        time.sleep(0.05)
+
+
+def _failure(client) -> str | None:
+    found = client.key_value_dir_get(FAILED)
+    return found[0][1] if found else None
+
+
+def fail(line: str) -> None:
+    """Leave a multi-process job on a user's error: log `line`, tell the others (their waits at
+    a barrier end with it), and exit 1 without jax's shutdown barrier. Process 0 holds the
+    coordination service, so it waits (up to 30 s) until the others have said they leave too:
+    leaving earlier would abort them with JAX's fatal error instead of their own one line (one
+    inside a collective then fails on its own, with runtime.cli's one line)."""
+    index, count = jax.process_index(), jax.process_count()
+    log.error("process %d: %s", index, line)
+    client = _client()
+    client.key_value_set(f"{FAILED}{index}", f"process {index}: {line}"[:2000])
+    if index == 0:  # until every process has said it leaves (one waiting at a barrier learns of it there)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if len(client.key_value_dir_get(FAILED)) >= count:
+                    break
+            except Exception:  # noqa: BLE001 - the service can no longer say: leave
+                break
+            time.sleep(0.05)
+    logging.shutdown()
+    os._exit(1)
 
 
 def lost_peer(err: BaseException) -> str | None:

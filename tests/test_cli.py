@@ -153,6 +153,8 @@ def test_progress_without_a_terminal_logs_lines_with_rate_and_eta(caplog, monkey
         ({"data": {"augment": {"gain": -0.1}}}, "augment.gain=-0.1: must lie in [0, 1]"),
         ({"optimizer": {"learning_rate": float("inf")}}, "must be a finite number"),
         ({"data": {"workers": -1}}, "workers=-1: must be ≥ 0"),
+        ({"seed": -1}, "seed=-1: must be ≥ 0"),
+        ({"evaluator": {"seed": 2**32}}, "evaluator.seed=4294967296: must be < 2**32"),
         ({"train": {"num_steps": 0, "num_epochs": 0}}, "nothing to train"),
     ],
 )

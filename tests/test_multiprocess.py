@@ -230,6 +230,18 @@ def test_processes_that_disagree_refuse_before_writing_anything(subprocess_env, 
     assert "Traceback" not in logs and not workdir.exists()
 
 
+def test_a_refusal_is_said_by_every_process_and_leaves_nothing(subprocess_env, tmp_path):
+    """A batch the two processes cannot share: both say so in one line and exit 1 (process 0,
+    which holds the coordination service, leaves last: no JAX abort in the other), and no work
+    directory is written."""
+    workdir = tmp_path / "run"
+    jobs = launch("pretrain", [*PRETRAIN, "--config.train.batch_size=15"], workdir, subprocess_env)
+    codes, logs = finish(jobs, workdir)
+    assert codes == [1, 1], logs
+    assert logs.count("BadValueError: train.batch_size 15 must be divisible by the 2 processes") == 2
+    assert "Fatal Python error" not in logs and "Traceback" not in logs and not workdir.exists()
+
+
 def test_the_launcher_refuses_a_bad_command_line(capsys):
     from runtime import launch as launcher
 

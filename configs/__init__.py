@@ -89,12 +89,19 @@ def resolve_flag(argv: list[str]) -> list[str]:
     return out
 
 
-ENTRY_POINTS = {"pretrain": "python -m pretrain", "finetune": "python -m finetune", "probe": "python -m finetune.probe"}
+ENTRY_POINTS = {
+    "pretrain": "python -m pretrain",
+    "finetune": "python -m finetune",
+    "probe": "python -m finetune.probe",
+    "suite": "python -m suite",
+}
 
 
 def kind(config) -> str | None:
     """Which entry point runs `config`: pretrain configs have an objective, probe configs a
-    task, finetune configs a mode (and no task)."""
+    task, finetune configs a mode (and no task), suite configs pretraining runs and tasks."""
+    if "pretrain" in config and "tasks" in config:
+        return "suite"
     if "task" in config:
         return "probe"
     if "objective" in config:

@@ -16,11 +16,12 @@ from flax import nnx
 
 from encoders.compact import CompactCNN
 from encoders.frontend import FRONTENDS, LogMel, build_frontend
+from encoders.logmel_stats import LogMelStats
 from encoders.sinc import SincResNet
 from encoders.vggish import VGGish
 from overtone.errors import UnknownNameError, unknown_name
 
-ENCODERS = {"vggish": VGGish, "compact": CompactCNN, "sinc": SincResNet}
+ENCODERS = {"vggish": VGGish, "compact": CompactCNN, "sinc": SincResNet, "logmel_stats": LogMelStats}
 
 __all__ = [
     "ENCODERS",
@@ -60,13 +61,18 @@ def check_encoder(config) -> tuple[type, dict]:
 
 def match_frontend(encoder: dict, frontend: dict) -> dict:
     """The encoder config completed for its front-end: a multi-channel front-end (multistft)
-    sets `in_channels` of an encoder that takes channels and was given none."""
-    channels = getattr(build_frontend(frontend), "channels", 1)
+    sets `in_channels` of an encoder that takes channels and was given none, and the front-end's
+    band count sets `bands` of one that takes it (logmel_stats)."""
+    front = build_frontend(frontend)
+    channels = getattr(front, "channels", 1)
     cls, _ = check_encoder(encoder)
-    takes = "in_channels" in inspect.signature(cls.__init__).parameters
-    if channels > 1 and takes and "in_channels" not in encoder:
-        return {**encoder, "in_channels": channels}
-    return dict(encoder)
+    takes = inspect.signature(cls.__init__).parameters
+    completed = dict(encoder)
+    if channels > 1 and "in_channels" in takes and "in_channels" not in encoder:
+        completed["in_channels"] = channels
+    if "bands" in takes and "bands" not in encoder:
+        completed["bands"] = front.num_bands
+    return completed
 
 
 def build_encoder(config, *, rngs: nnx.Rngs) -> nnx.Module:

@@ -13,11 +13,14 @@ identifies the weights (the embedding cache is keyed on it).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
+import jax
 from flax import nnx
 
-from encoders import ENCODERS, build_encoder, check_encoder
+from encoders import ENCODERS, build_encoder, check_encoder, match_frontend
 from encoders.frontend import LogMel, build_frontend
 from overtone.errors import OvertoneError, did_you_mean
 
@@ -51,10 +54,14 @@ def load_encoder(
     random:NAME. `options` and `frontend` configure a random:NAME encoder (a trained one brings
     its own)."""
     if source.startswith("random:"):
-        config = {**(options or {}), "name": _random_name(source)}
+        config = match_frontend({**(options or {}), "name": _random_name(source)}, frontend or {})
         encoder = build_encoder(config, rngs=nnx.Rngs(seed))
-        front = build_frontend(frontend) if frontend else LogMel()
-        return LoadedEncoder(encoder, front, config, checksum(encoder) + f"-seed{seed}", source)
+        front = build_frontend(frontend or {})
+        # the options join the weights in the identity: options without weights (final_relu, bands)
+        # change the embeddings too; an encoder without parameters (logmel_stats) draws nothing
+        options_sha = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+        drawn = f"-seed{seed}" if jax.tree.leaves(nnx.state(encoder, nnx.Param)) else ""
+        return LoadedEncoder(encoder, front, config, f"{checksum(encoder)}-{options_sha}{drawn}", source)
     from encoders.bundle import load
 
     bundle = load(_bundle_folder(source))

@@ -1,4 +1,4 @@
-"""Disk space checks before large writes, so a cache never fills a disk silently; file checksums."""
+"""Disk space checks before large writes, so a cache never fills a disk silently; file checksums; atomic writes."""
 
 from __future__ import annotations
 
@@ -53,3 +53,11 @@ def tree_sha256(tree) -> str:
         digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write through a hidden partial file and rename: a reader sees the old file or the new one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)

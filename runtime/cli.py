@@ -146,6 +146,33 @@ def absolute_paths(config) -> None:
         config.encoder.source = absolute(source)
 
 
+def build_config(catalog, spec: str, overrides=()):
+    """The config `--config=SPEC --config.KEY=VALUE …` gives a command, built as the command line
+    builds it: each KEY must exist (named in one line otherwise), a value is parsed as the key's
+    current type (strings stay strings, as ml_collections does), then ranges are checked and
+    paths made absolute. For stages run in process (the suite, the tests)."""
+    config = catalog.load(catalog.resolve(spec))
+    check_override_keys(config, ["", *(f"--config.{item.removeprefix('--config.')}" for item in overrides)])
+    for item in overrides:
+        key, eq, value = item.removeprefix("--config.").partition("=")
+        if not eq:
+            raise BadValueError(f"override {item!r} of --config={spec}: expected KEY=VALUE")
+        *parents, leaf = key.split(".")
+        section = config
+        for parent in parents:
+            section = section[parent]
+        if isinstance(section[leaf], str):
+            section[leaf] = value
+            continue
+        try:
+            section[leaf] = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError) as err:
+            raise BadValueError(f"override {item!r} of --config={spec}: {value!r} is not a Python literal") from err
+    check_values(config)
+    absolute_paths(config)
+    return config
+
+
 def setup_logging() -> None:
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("absl", "jax._src", "orbax", "grain"):

@@ -23,6 +23,7 @@ import socket
 import sys
 from pathlib import Path
 
+from overtone.disk import write_text_atomic
 from overtone.errors import OvertoneError
 
 # How a run computes, logs and stores, not what it computes (README, "What a run directory is").
@@ -111,7 +112,7 @@ def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, writ
         raise WorkdirError(f"cannot create the work directory {workdir}: {err.strerror or err}") from err
     _lock(workdir)
     if not record.is_file():
-        _write(record, json.dumps(config, indent=2))
+        write_text_atomic(record, json.dumps(config, indent=2))
     with open(workdir / "command.txt", "a") as history:
         history.write(" ".join(sys.argv) + "\n")
     return workdir
@@ -148,12 +149,6 @@ def _refuse_another_config(workdir: Path, old: dict, config: dict) -> None:
         f"{workdir} holds a run with another config ({shown}); nothing was changed. Use another "
         f"--workdir, or add --fresh to move that run aside and start anew there"
     )
-
-
-def _write(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def _lock(workdir: Path) -> None:

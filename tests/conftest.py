@@ -170,25 +170,11 @@ def finetune(workdir, config: str, *args: str, env: dict) -> subprocess.Complete
 
 
 def configured(spec: str, *overrides: str):
-    """The config `--config=SPEC --config.KEY=VALUE ...` gives a command, built as the command
-    line builds it (a value is parsed as the key's current type, as ml_collections does; strings
-    stay strings), then range-checked and its paths made absolute."""
-    import ast
-
+    """The config `--config=SPEC --config.KEY=VALUE ...` gives a command (`runtime.cli.build_config`)."""
     import configs
     from runtime import cli
 
-    config = configs.load(configs.resolve(spec))
-    for item in overrides:
-        key, value = item.removeprefix("--config.").split("=", 1)
-        *parents, leaf = key.split(".")
-        section = config
-        for parent in parents:
-            section = section[parent]
-        section[leaf] = value if isinstance(section[leaf], str) else ast.literal_eval(value)
-    cli.check_values(config)
-    cli.absolute_paths(config)
-    return config
+    return cli.build_config(configs, spec, overrides)
 
 
 @pytest.fixture

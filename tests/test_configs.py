@@ -39,6 +39,7 @@ VARIANTS = {
     "folder_4class_cnn": [""],
     "irmas_multistft": [""],
     "openmic_attention_cqt_aug": [""],
+    "objectives_table": ["", "encoder=vggish"],
 }
 
 
@@ -49,6 +50,12 @@ def test_every_config_has_its_variants_listed():
 @pytest.mark.parametrize(("name", "arg"), [(n, a) for n, args in VARIANTS.items() for a in args])
 def test_config_loads_and_builds(name, arg):
     config = importlib.import_module(f"configs.{name}").get_config(arg or None)
+    if configs.kind(config) == "suite":  # every pretraining config it names builds, every baseline loads
+        from suite import check_suite
+
+        built = check_suite(config, configs)
+        assert {c.encoder.name for runs in built.values() for c in runs} == {arg.partition("=")[2] or "compact"}
+        return
     if "task" in config:  # linear probe
         from finetune.tasks import TASKS
 
@@ -101,7 +108,7 @@ def test_variant_strings():
     [
         ("--config.train.nope=1", "nope"),
         ("--config.train.batch_size=many", "batch_size"),
-        ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'sinc', 'vggish']"),
+        ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'logmel_stats', 'sinc', 'vggish']"),
     ],
 )
 def test_cli_refuses_unknown_keys_bad_types_and_names(flag, message, tmp_path, subprocess_env):

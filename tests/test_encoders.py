@@ -13,8 +13,9 @@ PARAMETER_RANGES = {
     "vggish": (72_141_184, 72_141_184),
     "compact": (1_000_000, 2_000_000),
     "sinc": (1_333_812, 1_333_812),
+    "logmel_stats": (0, 0),
 }
-EMBEDDING = {"vggish": 128, "compact": 128, "sinc": 512}
+EMBEDDING = {"vggish": 128, "compact": 128, "sinc": 512, "logmel_stats": 128}
 
 
 def frontend_for(name: str):
@@ -98,7 +99,7 @@ def test_vggish_refuses_other_patch_sizes():
 
 
 def test_registry_errors_name_the_valid_choices():
-    with pytest.raises(KeyError, match=r"registered: \['compact', 'sinc', 'vggish'\]"):
+    with pytest.raises(KeyError, match=r"registered: \['compact', 'logmel_stats', 'sinc', 'vggish'\]"):
         encoders.build_encoder({"name": "resnet"}, rngs=nnx.Rngs(0))
     with pytest.raises(KeyError, match="has no option"):
         encoders.build_encoder({"name": "vggish", "width": 3}, rngs=nnx.Rngs(0))
@@ -139,3 +140,35 @@ def test_lde_pooling_equals_numpy():
     np.testing.assert_allclose(np.asarray(model.lde(jnp.asarray(x))), expected, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="waveform patches"):
         model(jnp.zeros((2, 96, 64)))
+
+
+def test_logmel_stats_are_numpy_means_and_deviations_over_time():
+    """The no-parameter baseline: per band (and channel), the mean then the population std over frames."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 96, 64)).astype(np.float32)
+    out = np.asarray(encoders.build_encoder({"name": "logmel_stats"}, rngs=nnx.Rngs(0))(x))
+    np.testing.assert_allclose(out, np.concatenate([x.mean(1), x.std(1)], -1), rtol=1e-5, atol=1e-5)
+    stacked = rng.normal(size=(2, 10, 8, 3)).astype(np.float32)
+    multi = encoders.build_encoder({"name": "logmel_stats", "bands": 8, "in_channels": 3}, rngs=nnx.Rngs(0))
+    flat = stacked.reshape(2, 10, 24)
+    np.testing.assert_allclose(
+        np.asarray(multi(stacked)), np.concatenate([flat.mean(1), flat.std(1)], -1), rtol=1e-5, atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"takes \(batch, frames, 8, 3\)"):
+        multi(stacked[..., :2])
+
+
+def test_the_front_end_sets_the_band_and_channel_counts():
+    completed = encoders.match_frontend({"name": "logmel_stats"}, {"name": "multistft"})
+    assert completed == {"name": "logmel_stats", "bands": 128, "in_channels": 3}
+    assert encoders.match_frontend({"name": "logmel_stats", "bands": 32}, {})["bands"] == 32
+
+
+def test_a_random_encoders_identity_holds_its_options_and_draw():
+    from encoders.pretrained import load_encoder
+
+    plain, relu = load_encoder("random:vggish"), load_encoder("random:vggish", options={"final_relu": True})
+    assert plain.checksum != relu.checksum  # same weights, other embeddings: never one cache entry
+    assert load_encoder("random:compact", seed=1).checksum != load_encoder("random:compact", seed=2).checksum
+    # nothing drawn: every seed is one encoder (its embeddings are computed once)
+    assert load_encoder("random:logmel_stats", seed=1).checksum == load_encoder("random:logmel_stats", seed=2).checksum

@@ -33,9 +33,16 @@ OVERRIDES = {  # what the README's "tested as written" paragraph says is appende
     "python -m pretrain ": f"{STEPS} {COMPACT}",
     "python -m runtime.launch --processes=2 pretrain ": f"{STEPS} {COMPACT} {SMALL_NSYNTH}",
     "python -m finetune ": STEPS,
-    "python -m finetune.probe ": "--config.data.nsynth.embedded.pitch_step=12 "
-    "'--config.data.nsynth.embedded.velocities=(100,)'",
 }
+SMALL_PROBE = "--config.data.nsynth.embedded.pitch_step=12 '--config.data.nsynth.embedded.velocities=(100,)'"
+OVERRIDES["python -m finetune.probe "] = SMALL_PROBE
+OVERRIDES["python -m suite "] = (  # one objective, its 2 steps on the smaller corpus, one task, 2 seeds
+    "--config.pretrain.denoise_add= --config.pretrain.denoise_mul= --config.pretrain.textual= "
+    "--config.seeds=2 \"--config.tasks=('nsynth_family',)\" "
+    "\"--config.pretrain_overrides=('train.num_steps=2','train.batch_size=8','train.eval_every_steps=2',"
+    "'data.embedded.pitch_step=12','data.embedded.velocities=(100,)')\" "
+    + SMALL_PROBE.replace("--config.data", "--config.probe.data")
+)
 MAIN_JOB_OVERRIDE = STEPS  # command 1 keeps its encoder (VGGish): it is the main job
 NOT_RUN = {  # command prefix → why this test does not run it (the README names these too)
     'pip install -e ".[bench]"': "downloads PyTorch; the benchmark's own test runs a tiny pass without it",
@@ -174,7 +181,9 @@ def _promised(command: str, root: Path) -> None:
     """The files a command says it writes: a work directory's summary (and a downstream run's
     report), an --out file or folder."""
     args = dict(a[2:].split("=", 1) for a in shlex.split(command) if a.startswith("--") and "=" in a)
-    if "workdir" in args:
+    if "workdir" in args and command.startswith("python -m suite "):
+        assert (root / args["workdir"] / "table.md").is_file(), f"{command}: no table.md"
+    elif "workdir" in args:
         workdir = root / args["workdir"]
         assert (workdir / "summary.json").is_file(), f"{command}: no {workdir}/summary.json"
         if " -m finetune " in f" {command} ":

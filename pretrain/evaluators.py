@@ -100,7 +100,9 @@ class FamilyProbe:
             self._embed = jax.jit(lambda state, x: jnp.mean(encode_clips(nnx.merge(graph, state), frontend, x), axis=1))
         count = len(self.audio)
         padded = np.concatenate([self.audio, np.zeros((-count % CHUNK, self.audio.shape[1]), np.float32)])
-        device = jax.tree.leaves(state)[0].sharding  # where the weights are (explicit transfers only)
+        leaves = jax.tree.leaves(state)  # where the weights are (explicit transfers only); none: logmel_stats
+        device = getattr(leaves[0], "sharding", None) if leaves else None
+        device = device or jax.local_devices()[0]
         chunks = (jax.device_put(padded[i : i + CHUNK], device) for i in range(0, len(padded), CHUNK))
         parts = [np.asarray(jax.device_get(self._embed(state, chunk))) for chunk in chunks]
         return np.concatenate(parts)[:count]

@@ -104,3 +104,27 @@ def test_an_evaluator_the_run_cannot_have_is_refused_before_any_data(overrides, 
 
     with pytest.raises(OvertoneError, match=says):
         check_names(configured("nsynth_mixup", *overrides))
+
+
+def test_the_evaluator_embeds_with_no_parameters_and_with_host_arrays():
+    """logmel_stats has no weights to say where to compute; a bundle's encoder holds numpy arrays."""
+    from flax import nnx
+
+    import encoders
+    from encoders.bundle import flat_variables, set_variables
+    from pretrain.evaluators import FamilyProbe
+
+    probe = FamilyProbe.__new__(FamilyProbe)  # only what `embeddings` reads: the notes' audio, the front-end
+    probe.audio = (0.1 * np.random.default_rng(0).normal(size=(70, 16000))).astype(np.float32)
+    probe.frontend, probe._embed = encoders.LogMel(), None
+    stats = probe.embeddings(encoders.build_encoder({"name": "logmel_stats"}, rngs=nnx.Rngs(0)))
+    patches = np.asarray(probe.frontend.patches(probe.frontend(probe.audio)))  # (70, 1, 96, 64)
+    expected = np.concatenate([patches.mean(2), patches.std(2)], -1).mean(1)
+    np.testing.assert_allclose(stats, expected, rtol=1e-4, atol=1e-5)
+    compact = encoders.build_encoder({"name": "compact"}, rngs=nnx.Rngs(0))
+    compact.eval()
+    probe._embed = None  # compiled for one encoder's graph
+    on_device = probe.embeddings(compact)
+    set_variables(compact, {k: np.asarray(v) for k, v in flat_variables(compact).items()})
+    probe._embed = None
+    np.testing.assert_allclose(probe.embeddings(compact), on_device, rtol=1e-5, atol=1e-6)

@@ -259,6 +259,11 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         train_step = train_step.lower(state, first_batch, _device_step(start, mesh)).compile()
         compile_seconds = time.perf_counter() - began
         log.info("train step compiled in %.1f s", compile_seconds)
+    if start == 0 and start < steps and data.evaluate_model is not None:
+        # the evaluator on the initial weights: what training is measured against, in this very run
+        progress["initial"] = data.evaluate_model(steps_fns.eval_model(processes.local_copy(state)))
+        writer.write(0, "initial", progress["initial"])
+        log.info("before training: %s", ", ".join(f"{k} {v:.4g}" for k, v in sorted(progress["initial"].items())))
     ticker = Progress(steps, "train", initial=start, unit="step", enabled=primary, auto_lines=False)
     pending = None
     step = start
@@ -288,7 +293,8 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                         watchdog.pet("the evaluator")
                     writer.write(step, "validation", result)
                     shown = f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples"
-                    ticker.line(shown + (f", {select_by} {result[select_by]:.4g}" if select_by != "loss" else ""))
+                    shown_too = dict.fromkeys(k for k in (select_by, "probe_accuracy") if k != "loss" and k in result)
+                    ticker.line(shown + "".join(f", {k} {result[k]:.4g}" for k in shown_too))
                     score = selection_score(result, select_by)
                     improved = progress.get("best_score") is None or score < progress["best_score"]
                     if improved:
@@ -329,6 +335,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             "stopped_early": step < steps,
             "best_step": progress["best_step"],
             "best_validation": progress.get("best_metrics"),
+            "initial": progress.get("initial"),  # the evaluator before the first step (None without one)
             "compile_seconds": compile_seconds,
         }
         if data.final or data.report:

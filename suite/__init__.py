@@ -136,8 +136,11 @@ def run_suite(config, workdir: str | Path, *, catalog=None) -> dict:
 
 def _pretraining_facts(summary: dict) -> dict:
     """What the pretraining run says of the encoder it exported: its step, validation loss and the
-    evaluator's probe and collapse diagnostics at that step."""
+    evaluator's probe and collapse diagnostics at that step, and the probe before training."""
     best = summary.get("best_validation") or {}
     keep = ("loss", "probe_accuracy", "embedding_rankme", "embedding_rank_fraction", "embedding_dead_fraction")
     facts = {"best_step": summary.get("best_step"), "final_step": summary.get("final_step")}
+    initial = summary.get("initial") or {}
+    if "probe_accuracy" in initial:
+        facts["initial_probe_accuracy"] = initial["probe_accuracy"]
     return facts | {k: best[k] for k in keep if k in best} | {"export": summary.get("export")}

@@ -101,17 +101,18 @@ def markdown(table: dict, config) -> str:
         lines += [
             "",
             "Pretraining runs (validation at the exported step: the objective's loss, the family probe on "
-            "unseen instruments, RankMe and dead fraction of the embedding):",
+            "unseen instruments — before training and at that step — and RankMe and dead fraction of the embedding):",
             "",
-            "| encoder | config | run | step | loss | probe accuracy | RankMe | dead |",
-            "|---|---|---|---|---|---|---|---|",
+            "| encoder | config | run | step | loss | probe at step 0 | probe | RankMe | dead |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
+        shown = ("loss", "initial_probe_accuracy", "probe_accuracy", "embedding_rankme", "embedding_dead_fraction")
         for row in pretrained:
             for run in row["pretraining"]:
-                values = [run.get(k) for k in ("loss", "probe_accuracy", "embedding_rankme", "embedding_dead_fraction")]
-                shown = " | ".join("–" if v is None else f"{v:.3g}" for v in values)
+                values = [run.get(k) for k in shown]
+                cells = " | ".join("–" if v is None else f"{v:.3g}" for v in values)
                 lines.append(
-                    f"| {row['label']} | `{row['config']}` | {Path(run['run']).name} | {run['best_step']} | {shown} |"
+                    f"| {row['label']} | `{row['config']}` | {Path(run['run']).name} | {run['best_step']} | {cells} |"
                 )
     return "\n".join(lines) + "\n"
 

@@ -86,6 +86,10 @@ def test_pretraining_logs_the_probe_and_chooses_the_best_checkpoint_by_it(in_pro
     assert summary["best_validation"]["probe_accuracy"] == best["probe_accuracy"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["evaluator"]["probe"] == "family" and config["train"]["select_by"] == "probe_accuracy"
+    # the initial weights are measured too, for comparison, and never chosen
+    initial = [r for r in read_metrics(tmp_path) if r["split"] == "initial"]
+    assert [r["step"] for r in initial] == [0] and 0.0 <= initial[0]["probe_accuracy"] <= 1.0
+    assert summary["initial"]["probe_accuracy"] == initial[0]["probe_accuracy"]
 
 
 @pytest.mark.parametrize(

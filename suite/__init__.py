@@ -94,6 +94,8 @@ def run_suite(config, workdir: str | Path, *, catalog=None) -> dict:
 
     catalog = catalog or configs
     workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise BadValueError(f"--workdir={workdir} is a file; the suite needs a folder")
     if (workdir / "config.json").is_file():
         raise BadValueError(f"--workdir={workdir} is a training run's work directory; give the suite its own folder")
     built = check_suite(config, catalog)

@@ -5,6 +5,15 @@ normalised word vectors of its set qualities (each quality weighs the same whate
 vector's norm). Notes with no quality set have no description to regress and are left out
 of the loss (weight 0); their share is logged as `described_fraction`.
 
+Centring (`centre=True`, our choice; the paper does not say). Word vectors of related
+adjectives share a large common component: in the shipped table the ten quality words have a
+mean pairwise cosine of 0.38 (bright–dark 0.67), and on the embedded corpus a *constant*
+prediction reaches a mean cosine of 0.79 with the notes' targets, while 62 % of note pairs
+with different descriptions have targets more alike than the 0.5 margin — which the negative
+pairs then ask the prediction to break. The loss is nearly flat in what the encoder hears.
+Subtracting the mean of the ten unit vectors (then normalising again) removes what every
+description shares: a constant prediction falls to 0.52 and the conflicting pairs to 31 %.
+
 Head on the clip embedding (patch embeddings averaged): batch-norm → dense 300 + tanh →
 dense 300 (linear).
 
@@ -55,9 +64,13 @@ class Textual(nnx.Module):
         vectors_path: str = "",
         margin: float = 0.5,
         negatives: bool = True,
+        centre: bool = True,
         rngs: nnx.Rngs,
     ):
         vectors = load_quality_vectors(vectors_path)
+        if centre:  # what every quality word shares says nothing about a note (module docstring)
+            unit = vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
+            vectors = unit - unit.mean(axis=0)
         self.vectors = nnx.Variable(jnp.asarray(vectors))  # a constant, not a parameter
         dim = vectors.shape[1]
         self.margin, self.negatives = margin, negatives

@@ -25,7 +25,9 @@ def get_config(arg=None):
     config.seeds = 3  # probe seeds: mean ± sample std over them
     # 1: one pretraining run per objective, probed with every seed; = seeds: a run per seed too
     config.pretrain_seeds = 1
-    # row label → pretraining config, as --config= takes it (empty: the row is left out)
+    # row label → "SPEC [KEY=VALUE ...]": a pretraining config as --config= takes it, then the row's
+    # own overrides (after pretrain_overrides), e.g. "nsynth_textual objective.centre=False";
+    # empty: the row is left out
     config.pretrain = dict(
         mixup=f"nsynth_mixup:encoder={encoder}",
         denoise_add=f"nsynth_denoise_add:encoder={encoder}",

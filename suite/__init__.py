@@ -57,13 +57,14 @@ def check_suite(config, catalog) -> dict[str, list[ConfigDict]]:
         except OvertoneError as err:
             raise type(err)(f"--config.baselines.{label}: {err}") from None
     built = {}
-    for label, spec in _rows(config.pretrain).items():
+    for label, entry in _rows(config.pretrain).items():
+        spec, *own = entry.split()  # "SPEC [KEY=VALUE ...]": the row's own overrides come last
         try:
-            pretraining = cli.build_config(catalog, spec, config.pretrain_overrides)
+            pretraining = cli.build_config(catalog, spec, (*config.pretrain_overrides, *own))
         except OvertoneError as err:
-            raise type(err)(f"--config.pretrain.{label}={spec}: {err}") from None
+            raise type(err)(f"--config.pretrain.{label}={entry}: {err}") from None
         if catalog.kind(pretraining) != "pretrain":
-            raise BadValueError(f"--config.pretrain.{label}={spec} is a {catalog.kind(pretraining)} config")
+            raise BadValueError(f"--config.pretrain.{label}={entry} is a {catalog.kind(pretraining)} config")
         built[label] = []
         for k in range(config.pretrain_seeds):
             one = ConfigDict(pretraining.to_dict())

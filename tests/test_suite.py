@@ -64,6 +64,8 @@ def test_the_table_is_numpys_mean_and_sample_std_and_judges_against_the_referenc
         ("pretrain.mixup=nsynth_mixup:encodr=compact", "--config.pretrain.mixup=nsynth_mixup:encodr=compact"),
         ("pretrain.mixup=irmas_finetune", "is a finetune config"),
         ("pretrain_overrides=('train.num_stepz=2',)", "has no key 'num_stepz'"),
+        ("pretrain.textual=nsynth_textual objective.centr=False", "objective has no key 'centr'"),
+        ("pretrain.textual=nsynth_textual objective.centre", "expected KEY=VALUE"),
     ],
 )
 def test_a_bad_suite_is_refused_in_one_line_before_anything_is_written(override, message, tmp_path):
@@ -76,6 +78,7 @@ def test_a_bad_suite_is_refused_in_one_line_before_anything_is_written(override,
 def test_the_suite_pretrains_probes_tabulates_and_reuses_its_runs(tmp_path, in_process):
     del in_process  # the shared embedded corpus and compilation cache, and the runs' locks released
     overrides = (
+        "pretrain.mixup=nsynth_mixup:encoder=compact optimizer.learning_rate=1e-3",
         "pretrain.denoise_add=",
         "pretrain.denoise_mul=",
         "pretrain.textual=",
@@ -95,6 +98,8 @@ def test_the_suite_pretrains_probes_tabulates_and_reuses_its_runs(tmp_path, in_p
         for run in row["runs"]["nsynth_family"]:  # each number comes from a probe report of that encoder
             assert json.loads((tmp_path / run / "config.json").read_text())["encoder"] == row["sources"][0]
     assert first["rows"][1]["sources"] == ["random:logmel_stats"]
+    recorded = json.loads((workdir / "pretrain" / "mixup" / "config.json").read_text())
+    assert recorded["optimizer"]["learning_rate"] == 1e-3  # the row's own override, after the shared ones
     pretraining = first["rows"][0]["pretraining"][0]
     assert pretraining["best_step"] == 2 and 0.0 <= pretraining["probe_accuracy"] <= 1.0
     assert (workdir / "pretrain" / "mixup" / "export" / "manifest.json").is_file()
@@ -107,5 +112,6 @@ def test_the_suite_pretrains_probes_tabulates_and_reuses_its_runs(tmp_path, in_p
     assert (workdir / "pretrain" / "mixup" / "metrics.jsonl").read_text() == metrics  # reused, not retrained
     assert again["rows"] == first["rows"]
     changed = configured("objectives_table", *overrides[:-4], "pretrain_overrides=('train.num_steps=3',)")
+    assert changed.pretrain.mixup.endswith("learning_rate=1e-3")
     with pytest.raises(OvertoneError, match="another config"):
         run_suite(changed, workdir)

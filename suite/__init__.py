@@ -21,7 +21,7 @@ from finetune.tasks import TASKS
 from overtone.disk import write_text_atomic
 from overtone.errors import BadValueError, OvertoneError, unknown_name
 from pretrain.train import train_and_evaluate
-from runtime import cli
+from runtime import cli, processes
 from suite.table import collect, figure, markdown
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def run_suite(config, workdir: str | Path, *, catalog=None) -> dict:
         raise BadValueError(f"--workdir={workdir} is a file; the suite needs a folder")
     if (workdir / "config.json").is_file():
         raise BadValueError(f"--workdir={workdir} is a training run's work directory; give the suite its own folder")
+    if processes.several():  # the probes have no multi-process path: one writer per file would break
+        raise BadValueError("the suite runs in one process; run its pretraining configs with runtime.launch alone")
     built = check_suite(config, catalog)
     workdir.mkdir(parents=True, exist_ok=True)
     rows = {}

@@ -115,3 +115,12 @@ def test_the_suite_pretrains_probes_tabulates_and_reuses_its_runs(tmp_path, in_p
     assert changed.pretrain.mixup.endswith("learning_rate=1e-3")
     with pytest.raises(OvertoneError, match="another config"):
         run_suite(changed, workdir)
+
+
+def test_a_multi_process_suite_is_refused(monkeypatch, tmp_path):
+    from runtime import processes
+
+    monkeypatch.setattr(processes, "several", lambda: True)
+    with pytest.raises(OvertoneError, match="the suite runs in one process"):
+        run_suite(configured("objectives_table"), tmp_path / "suite")
+    assert not (tmp_path / "suite").exists()

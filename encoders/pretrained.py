@@ -90,7 +90,8 @@ def _bundle_folder(source: str) -> Path:
             f"--encoder={source}: this work directory has no bundle ({path / 'export'}, written at the end of a "
             f"run): write one with `{export}` (add --checkpoint=latest for a run that was stopped early)"
         )
-    what = "no such folder" if not path.is_dir() else f"no manifest.json in {path}"
+    what = "no such folder" if not path.exists() else "a file, not a folder" if not path.is_dir() else ""
+    what = what or f"no manifest.json in {path}"
     raise EncoderSourceError(
         f"--encoder={source}: {what}; expected an encoder bundle, a pretraining work directory with its "
         "bundle (RUN/export), or random:NAME"

@@ -146,11 +146,19 @@ def grid_search(train: tuple, valid: tuple, grid, *, multilabel: bool, epochs: i
     return best[0], best[1], table
 
 
+def check_grid(grid, where: str = "--config.grid") -> None:
+    """The probe's search grid: at least one learning rate and one weight decay."""
+    for key in ("learning_rate", "weight_decay"):
+        if not grid[key]:
+            raise BadValueError(f"{where}.{key} is empty: the probe needs at least one value to try")
+
+
 def probe(config, workdir: str | Path) -> dict:
     if config.task not in TASKS:
         raise unknown_name("task", config.task, TASKS, where="--task")
     if config.seeds < 1:
         raise BadValueError(f"--seeds={config.seeds}: at least 1 seed is needed")
+    check_grid(config.grid)
     dataset = config.task.split("_")[0]
     source = config.encoder.source or f"random:{config.encoder.name}"
     check_source(source)  # before any data is read or any folder made

@@ -3,7 +3,8 @@
 The suite owns no training code: it builds each pretraining config as the command line would
 (`runtime.cli.build_config`), runs `pretrain.train_and_evaluate` into WORKDIR/pretrain/LABEL
 (a finished run is reused, a stopped one resumed, a changed config refused as on the command
-line), then `finetune.probe.probe` on each task into WORKDIR/probe/LABEL/TASK, with the bundle
+line), then `finetune.probe.probe` on each task into WORKDIR/probe/LABEL/TASK (run again each
+time: seconds, from the embedding cache), with the bundle
 as the only link between the two. `suite.table` turns the probes' reports into the table.
 """
 
@@ -16,11 +17,11 @@ from pathlib import Path
 from ml_collections import ConfigDict
 
 from encoders.pretrained import check_source
-from finetune.probe import probe
+from finetune.probe import check_grid, probe
 from finetune.tasks import TASKS
 from overtone.disk import write_text_atomic
 from overtone.errors import BadValueError, OvertoneError, unknown_name
-from pretrain.train import train_and_evaluate
+from pretrain.train import check_names, train_and_evaluate
 from runtime import cli, processes
 from suite.table import collect, figure, markdown
 
@@ -43,6 +44,9 @@ def check_suite(config, catalog) -> dict[str, list[ConfigDict]]:
     for task in config.tasks:
         if task not in TASKS:
             raise unknown_name("task", task, TASKS, where="--config.tasks")
+    if len(set(config.tasks)) < len(config.tasks):
+        raise BadValueError(f"--config.tasks={tuple(config.tasks)} names a task twice")
+    check_grid(config.probe.grid, "--config.probe.grid")
     if not any(config.pretrain.values()) and not any(config.baselines.values()):
         raise BadValueError("--config.pretrain and --config.baselines name no encoder: the table would be empty")
     shared = sorted(set(config.pretrain) & set(config.baselines))
@@ -60,11 +64,13 @@ def check_suite(config, catalog) -> dict[str, list[ConfigDict]]:
     for label, entry in _rows(config.pretrain).items():
         spec, *own = entry.split()  # "SPEC [KEY=VALUE ...]": the row's own overrides come last
         try:
+            kind = catalog.kind(catalog.load(catalog.resolve(spec)))
+            if kind != "pretrain":
+                raise BadValueError(f"{spec} is a {kind} config, not a pretraining one")
             pretraining = cli.build_config(catalog, spec, (*config.pretrain_overrides, *own))
+            check_names(pretraining)  # registry names inside variants (encoder=…), before anything runs
         except OvertoneError as err:
             raise type(err)(f"--config.pretrain.{label}={entry}: {err}") from None
-        if catalog.kind(pretraining) != "pretrain":
-            raise BadValueError(f"--config.pretrain.{label}={entry} is a {catalog.kind(pretraining)} config")
         built[label] = []
         for k in range(config.pretrain_seeds):
             one = ConfigDict(pretraining.to_dict())

@@ -3,7 +3,8 @@
 Pretrains every objective the config lists (reusing finished runs, resuming stopped ones),
 probes each exported encoder and the baselines on every task with several seeds, and writes
 the table (WORKDIR/table.md, table.json, table.png). Run it again to finish an interrupted
-suite: every finished run is reused.
+suite: every finished pretraining run is reused, the probes run again from the embedding
+cache (seconds).
 """
 
 from runtime import cli

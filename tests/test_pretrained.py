@@ -45,6 +45,9 @@ def test_bad_sources_say_what_was_expected(tmp_path):
         load_encoder(str(tmp_path))
     with pytest.raises(EncoderSourceError, match="no such folder"):
         load_encoder(str(tmp_path / "missing"))
+    (tmp_path / "weights.txt").write_text("")
+    with pytest.raises(EncoderSourceError, match="a file, not a folder"):
+        load_encoder(str(tmp_path / "weights.txt"))
     write_run(tmp_path / "killed", export=False)  # a run stopped before its end: checkpoints, no bundle
     with pytest.raises(EncoderSourceError, match="has no bundle .*`python -m pretrain.export --run=.*killed`"):
         load_encoder(str(tmp_path / "killed"))

@@ -290,7 +290,8 @@ def test_other_objectives_train_and_resume_in_the_shared_loop(config, in_process
     assert "resuming from step 6" in caplog.text
     assert train_losses(tmp_path) == first
     assert json.loads((tmp_path / "summary.json").read_text())["test"] == summary["test"]
+    first_step = next(r for r in rows if r["split"] == "train")  # rows[0] may be the evaluator's step 0
     if config == "freesound_align":
-        assert (tmp_path / "tag_vocabulary.json").is_file() and "audio_to_tag_top1" in rows[0]
+        assert (tmp_path / "tag_vocabulary.json").is_file() and "audio_to_tag_top1" in first_step
     if config == "nsynth_mixup_denoise":
-        assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(rows[0])
+        assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(first_step)

@@ -115,9 +115,9 @@ def attention_head(epochs: int) -> float:
     from flax import nnx
 
     from configs.openmic_attention import get_config
+    from corpora import ClipSet
     from corpora.pipeline import steps_per_epoch, training_batches
     from finetune.attention import AttentionClassifier, masked_bce
-    from finetune.tasks import ClipSet
     from finetune.train import Head, window_loader
     from runtime import mesh as meshlib
     from runtime.loop import build_steps

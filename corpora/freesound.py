@@ -35,11 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora import soundfont
-from corpora.corpus import Corpus
+from corpora.corpus import Corpus, find_root
+from corpora.embedded.tagged import ensure_tagged_corpus
 from corpora.scan import scan
 from corpora.tags import TagVocabulary
-from overtone.audio import AudioError, BadFileLog, load_audio
+from overtone.audio import BadFileLog, load_audio, load_crop
+from overtone.disk import cache_root
 from overtone.errors import BadValueError, OvertoneError
 
 log = logging.getLogger(__name__)
@@ -131,24 +132,20 @@ def _csv_rows(path: Path, *, required: tuple[str, ...]):
 def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
     """FSD50K from `data.root` (or `$FSD50K_DIR`), a manifest from `data.manifest`, or — with
     neither — the embedded SoundFont set in the FSD50K layout (said loudly)."""
-    import os
-
-    embedded = False
     if data.manifest:
-        root, splits = Path(data.manifest).parent, read_manifest(data.manifest)
+        root, embedded, splits = Path(data.manifest).parent, False, read_manifest(data.manifest)
     else:
-        root = data.root or os.environ.get("FSD50K_DIR", "")
-        if not root:
-            if data.require_real:
-                raise FileNotFoundError("no Freesound data: set data.root (FSD50K), $FSD50K_DIR or data.manifest")
-            from corpora.soundfont_tagged import ensure_tagged_corpus
-
-            root, embedded = ensure_tagged_corpus(data.embedded.cache_dir or None), True
-            log.warning("No Freesound data given: training on the EMBEDDED tagged SoundFont set in %s", root)
+        root, embedded = find_root(
+            data,
+            what="Freesound data",
+            variable="FSD50K_DIR",
+            expected="an FSD50K folder (FSD50K.ground_truth/ + FSD50K.{dev,eval}_audio/), or give data.manifest",
+            embedded=lambda: ensure_tagged_corpus(data.embedded.cache_dir or None),
+        )
         splits = read_fsd50k(root)
     vocabulary = TagVocabulary.build((c.tags for c in splits["train"]), data.vocabulary_size)
     report = {"root": str(root), "embedded": embedded, "vocabulary": len(vocabulary), "splits": {}}
-    cache_dir = data.embedded.cache_dir or soundfont.default_cache_dir()
+    cache_dir = data.embedded.cache_dir or cache_root()
     out = {}
     for name, clips in splits.items():
         tagged = [c for c in clips if vocabulary.multi_hot(c.tags).any()]
@@ -201,11 +198,7 @@ class ClipLoader:
     def __call__(self, clip: Clip, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
         spare = max(0, clip.num_samples - self.num_samples)
         offset = int(rng.integers(0, spare + 1)) if rng is not None and spare else 0
-        try:
-            audio = self.read(clip.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
-            weight = 1.0
-            self.bad_log.ok()
-        except AudioError as err:
-            self.bad_log.skip(clip.path, str(err))
-            audio, weight = np.zeros(self.num_samples, np.float32), 0.0
-        return {"audio": audio, "tags": self.vocabulary.multi_hot(clip.tags), "weight": np.float32(weight)}
+        audio, weight = load_crop(
+            clip.path, self.num_samples, self.bad_log, sample_rate=self.sample_rate, offset=offset, read=self.read
+        )
+        return {"audio": audio, "tags": self.vocabulary.multi_hot(clip.tags), "weight": weight}

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from corpora import nsynth, soundfont
+from corpora import nsynth
 from corpora.augment import AudioEffects
-from corpora.corpus import Corpus
+from corpora.corpus import Corpus, find_root
+from corpora.embedded import soundfont
 from corpora.scan import scan
-from overtone.audio import AudioError, BadFileLog, fit_length, load_audio
+from overtone.audio import BadFileLog, fit_length, load_audio, load_crop
+from overtone.disk import cache_root
 from overtone.errors import BadValueError
 
 log = logging.getLogger(__name__)
@@ -35,32 +36,24 @@ EMBEDDED_BANNER = """
 
 
 def locate(data) -> tuple[Path, bool]:
-    """(root, embedded?) from the data config and the environment."""
-    root = data.root or os.environ.get("NSYNTH_DIR", "")
-    if root:
-        return Path(root).expanduser(), False
-    if data.require_real:
-        raise FileNotFoundError(
-            "no NSynth given and data.require_real=True: set --config.data.root=/path/to/nsynth "
-            "or NSYNTH_DIR, a folder holding nsynth-{train,valid,test}/ (examples.json + audio/) "
-            "or nsynth-{train,valid,test}.jsonwav.tar.gz"
-        )
+    """(root, embedded?) from the data config and the environment (`corpora.corpus.find_root`)."""
     embedded = data.embedded
-    root = soundfont.ensure_corpus(
-        embedded.cache_dir or None, pitch_step=embedded.pitch_step, velocities=tuple(embedded.velocities)
+    return find_root(
+        data,
+        what="NSynth",
+        variable="NSYNTH_DIR",
+        expected="a folder holding nsynth-{train,valid,test}/ (examples.json + audio/) "
+        "or nsynth-{train,valid,test}.jsonwav.tar.gz",
+        embedded=lambda: soundfont.ensure_corpus(
+            embedded.cache_dir or None, pitch_step=embedded.pitch_step, velocities=tuple(embedded.velocities)
+        ),
+        banner=EMBEDDED_BANNER,
     )
-    if root not in _ANNOUNCED:  # once per process, however many splits or seeds read it
-        _ANNOUNCED.add(root)
-        log.warning(EMBEDDED_BANNER.format(root=root))
-    return root, True
-
-
-_ANNOUNCED: set[Path] = set()
 
 
 def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
     root, embedded = locate(data)
-    cache_dir = data.embedded.cache_dir or soundfont.default_cache_dir()
+    cache_dir = data.embedded.cache_dir or cache_root()
     out, report = {}, {"root": str(root), "embedded": embedded, "splits": {}}
     for split in splits:
         notes = nsynth.read_split(root, split, extract_dir=data.extract_dir or None)
@@ -151,26 +144,28 @@ class NoteLoader:
         self.same_instrument = same_instrument or {}
         self.read = read
 
-    def _crop(self, note: nsynth.Note, rng: np.random.Generator | None) -> np.ndarray:
-        if rng is not None and self.concat_prob and rng.random() < self.concat_prob:
-            partners = self.same_instrument.get(note.instrument, [note])
-            partner = partners[rng.integers(len(partners))]
-            joined = np.concatenate(
-                [trim_silence(self.read(n.path, sample_rate=self.sample_rate)) for n in (note, partner)]
-            )
-            start = int(rng.integers(0, max(0, len(joined) - self.num_samples) + 1))
-            return fit_length(joined[start:], self.num_samples)
-        offset = int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
-        return self.read(note.path, sample_rate=self.sample_rate, offset=offset, num_samples=self.num_samples)
+    def _source(self, note: nsynth.Note, rng: np.random.Generator | None):
+        """(read, offset) for `load_crop`: the note itself at a random offset in [0, max_offset]
+        (training) or its onset, or (training, with probability `concat_prob`) two silence-trimmed
+        notes of its instrument joined end to end, at a random start."""
+        if rng is None or not self.concat_prob or rng.random() >= self.concat_prob:
+            return self.read, int(rng.integers(0, self.max_offset + 1)) if rng is not None and self.max_offset else 0
+        partners = self.same_instrument.get(note.instrument, [note])
+        partner = partners[rng.integers(len(partners))]
+
+        def joined(path, *, sample_rate, offset, num_samples):
+            del path, offset  # a random start in the joined notes instead
+            wave = np.concatenate([trim_silence(self.read(n.path, sample_rate=sample_rate)) for n in (note, partner)])
+            start = int(rng.integers(0, max(0, len(wave) - num_samples) + 1))
+            return fit_length(wave[start:], num_samples)
+
+        return joined, 0
 
     def __call__(self, note: nsynth.Note, rng: np.random.Generator | None) -> dict[str, np.ndarray]:
-        try:
-            audio = self._crop(note, rng)
-            weight = 1.0
-            self.bad_log.ok()
-        except AudioError as err:
-            self.bad_log.skip(note.path, str(err))
-            audio, weight = np.zeros(self.num_samples, np.float32), 0.0
+        read, offset = self._source(note, rng)
+        audio, weight = load_crop(
+            note.path, self.num_samples, self.bad_log, sample_rate=self.sample_rate, offset=offset, read=read
+        )
         if self.effects is not None and rng is not None and weight:
             audio = self.effects(audio, rng)
         return {

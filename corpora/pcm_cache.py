@@ -46,10 +46,10 @@ class StaleCacheError(OvertoneError, ValueError):
 
 def default_dir(root: str | Path) -> Path:
     """Where `data.pcm_cache="auto"` looks: $OVERTONE_CACHE/pcm/<hash of the corpus root>."""
-    from corpora.soundfont import default_cache_dir
+    from overtone.disk import cache_root
 
     key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:16]
-    return default_cache_dir() / "pcm" / key
+    return cache_root() / "pcm" / key
 
 
 def _stat(path: str) -> list:

@@ -27,14 +27,15 @@ import numpy as np
 import optax
 
 import configs
-from corpora.soundfont import default_cache_dir
+import corpora
+from corpora import ClipSet
 from encoders.pretrained import check_source, load_encoder
 from finetune import compare, embedding_cache, protocol
 from finetune.metrics import multilabel_metrics
 from finetune.report import write_report
-from finetune.tasks import TASKS, ClipSet
 from overtone.audio import BadFileLog, set_max_seconds
-from overtone.errors import BadValueError, unknown_name
+from overtone.disk import cache_root
+from overtone.errors import BadValueError
 from runtime import cli
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def clip_vectors(source: str, clips: ClipSet, config, seed: int) -> dict[str, np
     data = config.data[clips.name.split("_")[0]]
     set_max_seconds(data.get("max_seconds", 3600.0))
     bad_log = BadFileLog(data.max_bad_fraction)
-    cache_dir = Path(config.embedding_cache or default_cache_dir() / "embeddings")
+    cache_dir = Path(config.embedding_cache or cache_root() / "embeddings")
     sequences, _ = embedding_cache.cached_sequences(
         loaded.encoder, loaded.frontend, loaded.checksum, clips.paths, cache_dir, bad_log
     )
@@ -154,8 +155,7 @@ def check_grid(grid, where: str = "--config.grid") -> None:
 
 
 def probe(config, workdir: str | Path) -> dict:
-    if config.task not in TASKS:
-        raise unknown_name("task", config.task, TASKS, where="--task")
+    load_clips = corpora.get_dataset(config.task, "clips", where="--task")
     if config.seeds < 1:
         raise BadValueError(f"--seeds={config.seeds}: at least 1 seed is needed")
     check_grid(config.grid)
@@ -174,7 +174,7 @@ def probe(config, workdir: str | Path) -> dict:
     runs, accuracies = [], []
     for k in range(config.seeds):
         seed = config.seed + k
-        clips = TASKS[config.task](config.data[dataset], seed)
+        clips = load_clips(config.data[dataset], seed)
         if k == 0:  # only once the data is there: a typo leaves nothing behind
             workdir = cli.prepare_workdir(workdir, config, identity)
         multilabel = set(clips.single_label) != set(clips.paths)  # softmax only when every split is single-label
@@ -233,7 +233,7 @@ if __name__ == "__main__":
     ]
     shortcuts = {
         "encoder": ("encoder.source", "exported bundle, pretraining run or random:NAME"),
-        "task": ("task", " | ".join(TASKS)),
+        "task": ("task", " | ".join(corpora.names("clips"))),
         "seeds": ("seeds", "number of seeds (at least 1)"),
     }
     cli.main(probe, announce, doc=__doc__, kind="probe", examples=examples, catalog=configs, shortcuts=shortcuts)

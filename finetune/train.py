@@ -26,10 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+import corpora
 import encoders
+from corpora import ClipSet
 from corpora.augment import AudioEffects
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
-from corpora.soundfont import default_cache_dir
 from encoders.augment import MaskedPatches, active, mixup
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
@@ -38,8 +39,8 @@ from finetune import embedding_cache, protocol
 from finetune.attention import masked_bce
 from finetune.heads import build_head, check_head
 from finetune.report import write_report
-from finetune.tasks import TASKS, ClipSet, load_task
-from overtone.audio import AudioError, BadFileLog, decode_many, load_audio, set_max_seconds
+from overtone.audio import BadFileLog, decode_many, load_crop, set_max_seconds
+from overtone.disk import cache_root
 from overtone.errors import BadValueError, unknown_name
 from runtime import cli, processes
 from runtime.loop import Data, check_batch, fit
@@ -99,7 +100,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     check_names(config)
     cli.check_workdir_early(workdir, config)
     set_max_seconds(config.data.get("max_seconds", 3600.0))
-    clips = load_task(config.data, config.seed)
+    clips = corpora.get_dataset(config.data.dataset, "clips")(config.data, config.seed)
     check_batch(config.train.batch_size)
     loaded = _load_encoder(config) if config.mode != "features" else None
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
@@ -178,8 +179,7 @@ def check_names(config) -> None:
             raise unknown_name("value", value, valid, where=f"config.{where}")
     if config.train.get("select_by", "loss") != "loss":  # a downstream run validates its loss alone
         raise unknown_name("metric", config.train.select_by, ["loss"], where="config.train.select_by")
-    if config.data.dataset not in TASKS:
-        raise unknown_name("downstream dataset", config.data.dataset, TASKS, where="config.data.dataset")
+    corpora.get_dataset(config.data.dataset, "clips")
     check_head(config.model)
     if config.mode != "features":
         source = config.encoder.source or f"random:{config.encoder.name}"
@@ -239,7 +239,7 @@ def window_loader(sequences: list[np.ndarray], clips: ClipSet, split: str, size:
 def _frozen_sequences(config, loaded, clips: ClipSet, bad_log: BadFileLog, info: dict) -> dict[str, list[np.ndarray]]:
     loaded.encoder.eval()
     frontend = with_patch_hop(loaded.frontend, config.protocol.patch_hop_seconds)
-    cache_dir = Path(config.data.embedding_cache or default_cache_dir() / "embeddings")
+    cache_dir = Path(config.data.embedding_cache or cache_root() / "embeddings")
     sequences, cache = embedding_cache.cached_sequences(
         loaded.encoder, frontend, loaded.checksum, clips.paths, cache_dir, bad_log
     )
@@ -301,19 +301,12 @@ def _finetune_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, info: d
 
     def load(split: str):
         def load_row(row: int, rng) -> dict[str, np.ndarray]:
-            path = clips.paths[split][row]
-            try:
-                wave = load_audio(path, sample_rate=frontend.sample_rate)
-            except AudioError as err:
-                bad_log.skip(path, str(err))
-                return _example(np.zeros(crop, np.float32), clips, split, row, weight=0.0)
-            bad_log.ok()
-            spare = max(0, len(wave) - crop)
-            start = int(rng.integers(spare + 1)) if rng is not None else spare // 2
-            wave = np.pad(wave[start : start + crop], (0, max(0, crop - len(wave))))
-            if rng is not None and split == "train" and effects.active:
+            wave, weight = load_crop(
+                clips.paths[split][row], crop, bad_log, sample_rate=frontend.sample_rate, offset=None, rng=rng
+            )
+            if rng is not None and split == "train" and effects.active and weight:
                 wave = effects(wave, rng).astype(np.float32)
-            return _example(wave, clips, split, row)
+            return _example(wave, clips, split, row, weight)
 
         return load_row
 

@@ -21,7 +21,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -150,6 +150,37 @@ def fit_length(wave: np.ndarray, num_samples: int) -> np.ndarray:
     if wave.shape[0] >= num_samples:
         return wave[:num_samples]
     return np.pad(wave, (0, num_samples - wave.shape[0]))
+
+
+def load_crop(
+    path: str | Path,
+    num_samples: int,
+    bad_log: BadFileLog,
+    *,
+    sample_rate: int,
+    offset: int | None = 0,
+    rng: np.random.Generator | None = None,
+    read: Callable[..., np.ndarray] = load_audio,
+) -> tuple[np.ndarray, np.float32]:
+    """(crop, weight): the one way a training or evaluation example gets its audio.
+
+    `num_samples` samples from `offset` (zero-padded past the end); with `offset=None` the whole
+    file is read and the crop starts at random when `rng` is given (training), else in the middle.
+    A file that fails to decode gives zeros with weight 0 and is counted in `bad_log`, so a batch
+    never fails for one bad file. `read` has `load_audio`'s signature (a PCM cache's `load`)."""
+    try:
+        if offset is None:
+            wave = read(path, sample_rate=sample_rate)
+            spare = max(0, len(wave) - num_samples)
+            start = int(rng.integers(spare + 1)) if rng is not None else spare // 2
+            audio = fit_length(wave[start:], num_samples)
+        else:
+            audio = read(path, sample_rate=sample_rate, offset=offset, num_samples=num_samples)
+    except AudioError as err:
+        bad_log.skip(path, str(err))
+        return np.zeros(num_samples, np.float32), np.float32(0.0)
+    bad_log.ok()
+    return audio, np.float32(1.0)
 
 
 class BadFileLog:

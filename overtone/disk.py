@@ -1,15 +1,23 @@
-"""Disk space checks before large writes, so a cache never fills a disk silently; file checksums; atomic writes."""
+"""The cache root; disk space checks before large writes, so a cache never fills a disk silently;
+file checksums; atomic writes."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from overtone.errors import OvertoneError
 
 log = logging.getLogger(__name__)
+
+
+def cache_root() -> Path:
+    """Where the toolkit keeps what it can rebuild (rendered corpora, PCM and embedding caches):
+    `$OVERTONE_CACHE`, else ~/.cache/overtone."""
+    return Path(os.environ.get("OVERTONE_CACHE", Path.home() / ".cache" / "overtone"))
 
 
 class DiskSpaceError(OvertoneError, OSError):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ml_collections import ConfigDict
 
+import corpora
 from encoders.pretrained import check_source
 from finetune.probe import check_grid, probe
-from finetune.tasks import TASKS
 from overtone.disk import write_text_atomic
 from overtone.errors import BadValueError, OvertoneError, unknown_name
 from pretrain.train import check_names, train_and_evaluate
@@ -42,8 +42,7 @@ def check_suite(config, catalog) -> dict[str, list[ConfigDict]]:
     if not config.tasks:
         raise BadValueError("--config.tasks is empty: name at least one task, e.g. ('nsynth_family',)")
     for task in config.tasks:
-        if task not in TASKS:
-            raise unknown_name("task", task, TASKS, where="--config.tasks")
+        corpora.get_dataset(task, "clips", where="--config.tasks")
     if len(set(config.tasks)) < len(config.tasks):
         raise BadValueError(f"--config.tasks={tuple(config.tasks)} names a task twice")
     check_grid(config.probe.grid, "--config.probe.grid")

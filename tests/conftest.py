@@ -15,7 +15,7 @@ import soundfile as sf
 from flax import nnx
 
 import encoders
-from corpora import soundfont
+from corpora.embedded import soundfont
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
 from runtime.checkpoint import Checkpoints, trained
 from runtime.metrics_log import read_metrics
@@ -192,6 +192,7 @@ def in_process(embedded_cache, monkeypatch):
     held = []
 
     def run(stage: str, workdir, spec: str, *overrides: str) -> dict:
+        monkeypatch.setattr("corpora.corpus._ANNOUNCED", set())  # a fresh process says it again
         if stage == "pretrain":
             from pretrain.train import train_and_evaluate as train
         else:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from overtone.audio import AudioError, BadFileLog, TooManyBadFilesError, fit_length, load_audio
+from overtone.audio import AudioError, BadFileLog, TooManyBadFilesError, fit_length, load_audio, load_crop
 
 
 def sine(freq, rate, seconds=1.0, amp=0.5):
@@ -67,6 +67,29 @@ def test_offset_and_length_crop_and_pad(tmp_path):
     padded = load_audio(tmp_path / "c.wav", offset=15990, num_samples=20)
     np.testing.assert_array_equal(padded, np.concatenate([wave[15990:], np.zeros(10, np.float32)]))
     np.testing.assert_array_equal(fit_length(wave, 10), wave[:10])
+
+
+def test_load_crop_is_the_one_crop_for_every_stage(tmp_path):
+    """Against numpy slicing: a given offset; the whole file cropped at a random start (the start
+    an identically seeded generator draws in [0, spare]) or in the middle; zero padding of a short
+    file; a bad file as zeros with weight 0, counted."""
+    wave = np.arange(16000, dtype=np.float32) / 16000
+    sf.write(tmp_path / "c.wav", wave, 16000, subtype="FLOAT")
+    bad_log = BadFileLog(1.0)
+    crop, weight = load_crop(tmp_path / "c.wav", 100, bad_log, sample_rate=16000, offset=250)
+    np.testing.assert_array_equal(crop, wave[250:350])
+    assert weight == 1.0 and crop.dtype == np.float32
+    crop, _ = load_crop(tmp_path / "c.wav", 100, bad_log, sample_rate=16000, offset=None)
+    np.testing.assert_array_equal(crop, wave[(16000 - 100) // 2 :][:100])
+    crop, _ = load_crop(tmp_path / "c.wav", 100, bad_log, sample_rate=16000, offset=None, rng=np.random.default_rng(7))
+    start = int(np.random.default_rng(7).integers(16000 - 100 + 1))
+    np.testing.assert_array_equal(crop, wave[start : start + 100])
+    crop, _ = load_crop(tmp_path / "c.wav", 16010, bad_log, sample_rate=16000, offset=None)
+    np.testing.assert_array_equal(crop, np.concatenate([wave, np.zeros(10, np.float32)]))
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    crop, weight = load_crop(tmp_path / "bad.wav", 100, bad_log, sample_rate=16000, offset=None)
+    assert weight == 0.0 and not crop.any() and crop.shape == (100,)
+    assert bad_log.seen == 5 and len(bad_log.bad) == 1 and "bad.wav" in bad_log.bad[0][0]
 
 
 @pytest.mark.parametrize("content", [b"", b"not audio at all" * 10, b"RIFF\x24\x00\x00\x00WAVEfmt "])

@@ -85,7 +85,7 @@ def test_finetune_cli_refuses_bad_flags_and_sources_in_one_line(args, message, s
 def test_probe_refuses_an_unknown_task(subprocess_env, tmp_path):
     command = [sys.executable, "-m", "finetune.probe", "--task=nsynth_timbre", f"--workdir={tmp_path}"]
     result = subprocess.run(command, env=subprocess_env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1 and "unknown task 'nsynth_timbre'" in result.stderr
+    assert result.returncode == 1 and "unknown downstream dataset 'nsynth_timbre'" in result.stderr
     assert "did you mean 'nsynth_pitch'?" in result.stderr
     assert not (tmp_path / "config.json").exists()  # nothing written for a run that never started
 

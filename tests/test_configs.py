@@ -57,10 +57,10 @@ def test_config_loads_and_builds(name, arg):
         assert {c.encoder.name for runs in built.values() for c in runs} == {arg.partition("=")[2] or "compact"}
         return
     if "task" in config:  # linear probe
-        from finetune.tasks import TASKS
+        import corpora
 
-        assert config.task in TASKS and config.grid.learning_rate and config.grid.weight_decay
-        assert {t.split("_")[0] for t in TASKS} <= set(config.data)
+        assert config.task in corpora.names("clips") and config.grid.learning_rate and config.grid.weight_decay
+        assert {t.split("_")[0] for t in corpora.names("clips")} <= set(config.data)
         return
     if "objective" in config:  # pretraining
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast

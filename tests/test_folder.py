@@ -82,7 +82,7 @@ def test_folder_4class_cnn_end_to_end(in_process, tmp_path, caplog):
         "--config.train.batch_size=8",
         "--config.train.log_every_steps=1",
     )
-    assert "EMBEDDED 4-class" in caplog.text
+    assert "EMBEDDED SoundFont stand-in" in caplog.text
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     single = metrics["test"]["single_label"]
     assert set(single["per_class"]) == {"drums", "flute", "other", "piano"}

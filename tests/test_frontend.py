@@ -7,7 +7,7 @@ import librosa
 import numpy as np
 import pytest
 
-from corpora import soundfont
+from corpora.embedded import soundfont
 from encoders.frontend import LogMel, build_frontend
 
 

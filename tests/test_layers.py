@@ -21,7 +21,7 @@ ALLOWED = {
     "runtime": {"overtone"},
     "pretrain": {"overtone", "configs", "corpora", "encoders", "objectives", "runtime"},
     "finetune": {"overtone", "configs", "corpora", "encoders", "runtime"},
-    "suite": {"overtone", "configs", "encoders", "runtime", "pretrain", "finetune"},  # stages in a row
+    "suite": {"overtone", "configs", "corpora", "encoders", "runtime", "pretrain", "finetune"},  # stages in a row
 }
 PACKAGES = set(ALLOWED) | {"benchmarks"}
 

@@ -3,8 +3,8 @@
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 
+from corpora import ClipSet
 from finetune import protocol
-from finetune.tasks import ClipSet
 
 
 def test_windows_slide_by_one_and_pad_short_sequences():

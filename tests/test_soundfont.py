@@ -5,7 +5,8 @@ import collections
 import numpy as np
 import soundfile as sf
 
-from corpora import nsynth, soundfont
+from corpora import nsynth
+from corpora.embedded import soundfont
 
 
 def test_layout_and_fields(embedded_cache):

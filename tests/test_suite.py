@@ -57,7 +57,7 @@ def test_the_table_is_numpys_mean_and_sample_std_and_judges_against_the_referenc
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("tasks=('nsynth_famly',)", "unknown task 'nsynth_famly'"),
+        ("tasks=('nsynth_famly',)", "unknown downstream dataset 'nsynth_famly'"),
         ("pretrain_seeds=2", "pretrain_seeds=2: 1"),
         ("reference=randum", "unknown row 'randum'"),
         ("baselines.random=random:vgish", "--config.baselines.random: --encoder=random:vgish: unknown encoder"),

@@ -36,7 +36,7 @@ import numpy as np
 import soundfile as sf
 
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
-from overtone.disk import ensure_free
+from overtone.disk import cache_root, ensure_free
 from overtone.errors import BadValueError
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,9 @@ def split_of(rank: int) -> str:
     return {1: "valid", 2: "test"}.get(rank, "train")
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("OVERTONE_CACHE", Path.home() / ".cache" / "overtone"))
+def base_dir(cache_dir: str | Path | None) -> Path:
+    """The folder the embedded corpora are rendered into: `cache_dir`, else the toolkit's cache."""
+    return Path(cache_dir) if cache_dir else cache_root()
 
 
 def soundfont_path() -> Path:
@@ -152,7 +153,7 @@ def ensure_corpus(
     bad = sorted(set(velocities) - set(VELOCITIES))
     if bad or not velocities or pitch_step < 1:
         raise BadValueError(f"velocities must be a non-empty subset of {VELOCITIES} (got {bad}); pitch_step >= 1")
-    base = Path(cache_dir) if cache_dir else default_cache_dir()
+    base = base_dir(cache_dir)
     tag = f"nsynth-soundfont-v{CORPUS_VERSION}-step{pitch_step}-vel{'_'.join(map(str, velocities))}"
     return render_once(
         base / tag,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpora import soundfont
+from corpora.embedded import soundfont
 from corpora.nsynth import SOURCES
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ NOISE_TAGS = ("the", "Sound", "2019", "hi-fi", "field-recording", "sample", "of"
 
 
 def ensure_tagged_corpus(cache_dir=None, *, dev_clips: int = 320, eval_clips: int = 64) -> Path:
-    base = Path(cache_dir) if cache_dir else soundfont.default_cache_dir()
+    base = soundfont.base_dir(cache_dir)
     return soundfont.render_once(
         base / f"fsd50k-soundfont-v{VERSION}-{dev_clips}-{eval_clips}",
         done=lambda root: (root / "FSD50K.ground_truth" / "eval.csv").is_file(),

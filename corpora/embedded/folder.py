@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpora import soundfont
+from corpora.embedded import soundfont
 
 VERSION = 1
 SECONDS, GRID = 3, 1600
@@ -25,7 +25,7 @@ PARTS = {
 
 
 def ensure_folder_corpus(cache_dir=None, *, clips: int = 20) -> Path:
-    base = Path(cache_dir) if cache_dir else soundfont.default_cache_dir()
+    base = soundfont.base_dir(cache_dir)
     return soundfont.render_once(
         base / f"folder-4class-soundfont-v{VERSION}-{clips}",
         done=lambda root: all((root / name).is_dir() for name in PARTS),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpora import soundfont
+from corpora.embedded import soundfont
 from corpora.irmas import CLASSES, GENRES, TEST_PARTS, TRAINING
 
 VERSION = 1
@@ -42,7 +42,7 @@ DRUMS = dict(drum_keys=(36, 38, 42, 46), period=2)
 
 
 def ensure_irmas_corpus(cache_dir=None, *, recordings: int = 4, test_excerpts: int = 36) -> Path:
-    base = Path(cache_dir) if cache_dir else soundfont.default_cache_dir()
+    base = soundfont.base_dir(cache_dir)
     return soundfont.render_once(
         base / f"irmas-soundfont-v{VERSION}-{recordings}-{test_excerpts}",
         done=lambda root: (root / TEST_PARTS[-1]).is_dir(),

@@ -21,7 +21,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from corpora import soundfont
+from corpora.embedded import soundfont
 from corpora.openmic import CLASSES
 
 VERSION = 2  # 2: features from librosa's log-mel (the readers know no encoder)
@@ -50,7 +50,7 @@ PLAYABLE = tuple(c for c in CLASSES if c in PROGRAMS or c in DRUM_KEYS)
 
 
 def ensure_openmic_corpus(cache_dir=None, *, clips: int = 240, test_fraction: float = 0.2) -> Path:
-    base = Path(cache_dir) if cache_dir else soundfont.default_cache_dir()
+    base = soundfont.base_dir(cache_dir)
     return soundfont.render_once(
         base / f"openmic-soundfont-v{VERSION}-{clips}",
         done=lambda root: (root / "partitions" / "split01_test.csv").is_file(),

@@ -59,7 +59,7 @@ def runtime(batch_size: int = 64) -> ConfigDict:
                 checkpoint_every_steps=0,  # 0 → at every evaluation
                 log_every_steps=10,
                 early_stopping_patience=5,  # evaluations without a better validation `select_by`
-                select_by="loss",  # the best checkpoint: lowest validation loss, or e.g. probe_accuracy
+                select_by="loss",  # the checkpoint evaluated: lowest validation loss, e.g. probe_accuracy, or last
                 keep_checkpoints=2,
                 transfer_guard="allow",  # "disallow": any implicit host<->device transfer in the loop is an error
             ),
@@ -132,6 +132,7 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
             root="",  # or $OPENMIC_DIR / $IRMAS_DIR; empty and unset → the embedded stand-in
             require_real=False,
             valid_fraction=0.1,  # of the training data, fixed seed (IRMAS: by recording)
+            train_fraction=1.0,  # of what remains for training, per class, drawn with the run's seed
             max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
             max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable
             embedding_cache="",  # frozen mode; empty → $OVERTONE_CACHE/embeddings
@@ -147,7 +148,8 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
     )
     # embeddings every patch_hop_seconds; the head sees windows of window_patches of them
     config.protocol = dict(patch_hop_seconds=0.96, window_patches=10, scale="none")
-    config.evaluation = dict(threshold="0.5")  # a number, or "validation"
+    # threshold: a number, or "validation" (chosen on threshold_grid: start, stop, step)
+    config.evaluation = dict(threshold="0.5", threshold_grid=(0.05, 0.95, 0.01))
     # mixup of two training examples: inputs by λ ~ Beta(α, α), labels as their union or λ-weighted
     config.mix = dict(prob=0.0, alpha=0.4, labels="union")
     # finetune mode: SpecAugment masks on the training patches (encoders/augment.py)

@@ -53,6 +53,19 @@ class ClipSet:
         if self.features is not None:
             self.features[split] = self.features[split][keep]
 
+    def keep_fraction(self, split: str, fraction: float, seed: int) -> None:
+        """Keep `fraction` of a split's clips, drawn with `seed` within each class (a clip's first
+        label), at least one of each — Zhong et al.'s reduced-training-data experiment."""
+        if fraction >= 1.0:
+            return
+        first = self.targets[split].argmax(1)
+        rng = np.random.default_rng(seed)
+        keep = np.zeros(len(first), bool)
+        for label in np.unique(first):
+            rows = np.flatnonzero(first == label)
+            keep[rng.choice(rows, max(1, round(fraction * len(rows))), replace=False)] = True
+        self.drop(split, keep)
+
 
 _ANNOUNCED: set[Path] = set()
 

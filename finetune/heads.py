@@ -1,9 +1,9 @@
 """Classifier heads over embedding sequences (B, T, D) → class probabilities (B, C).
 
-`HEADS` is the registry: `attention` (Gururani et al., `finetune.attention`) and `linear` — the
-mean embedding over time through one dense layer with a sigmoid, the new output layer that
-fine-tuning puts on a pretrained encoder (Zhong et al.'s setting; with one 1-s window per
-example the mean is that window's embedding).
+`HEADS` is the registry: `attention` (Gururani et al., `finetune.attention`); `linear` — the
+mean embedding over time through one dense layer with a sigmoid, a new output layer on a
+pretrained encoder; and `mlp` — Zhong et al.'s fine-tuning head. With one 1-s window per example
+(their setting) the mean over time is that window's embedding.
 """
 
 from __future__ import annotations
@@ -28,7 +28,35 @@ class LinearHead(nnx.Module):
         return jax.nn.sigmoid(self.dense(pooled))
 
 
-HEADS = {"attention": AttentionClassifier, "linear": LinearHead}
+def torch_linear_init():
+    """PyTorch's nn.Linear default, U(±1/√fan_in) for the kernel (kaiming_uniform with a=√5)."""
+    return nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+class MLPHead(nnx.Module):
+    """Zhong et al.'s head (`--csf mlp` in their doraemon/lms/irmas_mie.py): the embedding →
+    ReLU → batch-norm → dropout 0.15 → dense → sigmoid, initialised as PyTorch initialises it
+    (kernel and bias U(±1/√fan_in); batch-norm momentum 0.1 in PyTorch's sense, ε 1e-5)."""
+
+    def __init__(self, num_classes: int, *, features: int = 128, dropout: float = 0.15, rngs: nnx.Rngs):
+        bound = features**-0.5
+        self.norm = nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, rngs=rngs)
+        self.dropout = nnx.Dropout(dropout)
+        self.dense = nnx.Linear(
+            features,
+            num_classes,
+            kernel_init=torch_linear_init(),
+            bias_init=lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -bound, bound),
+            rngs=rngs,
+        )
+
+    def __call__(self, sequence: jax.Array, *, key: jax.Array | None = None, train: bool = False) -> jax.Array:
+        x = self.norm(jax.nn.relu(sequence.mean(axis=1)))
+        x = self.dropout(x, deterministic=not train, rngs=nnx.Rngs(dropout=key) if train else None)
+        return jax.nn.sigmoid(self.dense(x))
+
+
+HEADS = {"attention": AttentionClassifier, "linear": LinearHead, "mlp": MLPHead}
 
 
 def check_head(config) -> tuple[str, dict]:

@@ -47,6 +47,7 @@ from runtime.loop import Data, check_batch, fit
 
 log = logging.getLogger(__name__)
 MODES = ("features", "frozen", "finetune")
+SELECT_BY = ("loss", "last")  # the checkpoint with the lowest validation loss, or the last one
 
 
 class Head(nnx.Module):
@@ -101,6 +102,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     cli.check_workdir_early(workdir, config)
     set_max_seconds(config.data.get("max_seconds", 3600.0))
     clips = corpora.get_dataset(config.data.dataset, "clips")(config.data, config.seed)
+    clips.keep_fraction("train", config.data.get("train_fraction", 1.0), seed=config.seed)
     check_batch(config.train.batch_size)
     loaded = _load_encoder(config) if config.mode != "features" else None
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
@@ -135,7 +137,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
 
     def report(model, evaluated: dict) -> dict:
         scores = {split: score(model, split, size) for split in ("valid", "test")}
-        results = protocol.evaluate(scores, clips, _threshold(config.evaluation.threshold))
+        results = protocol.evaluate(scores, clips, _threshold(config.evaluation.threshold), grid=_grid(config))
         title = f"{clips.name}: {config.mode} {config.model.name} head ({info.get('encoder', 'shipped features')})"
         write_report(workdir / "report", results, title=title)
         return results
@@ -177,8 +179,9 @@ def check_names(config) -> None:
     for where, (value, valid) in names.items():
         if value not in valid:
             raise unknown_name("value", value, valid, where=f"config.{where}")
-    if config.train.get("select_by", "loss") != "loss":  # a downstream run validates its loss alone
-        raise unknown_name("metric", config.train.select_by, ["loss"], where="config.train.select_by")
+    if config.train.get("select_by", "loss") not in SELECT_BY:  # a downstream run validates its loss alone
+        raise unknown_name("metric", config.train.select_by, SELECT_BY, where="config.train.select_by")
+    _grid(config)
     corpora.get_dataset(config.data.dataset, "clips")
     check_head(config.model)
     if config.mode != "features":
@@ -186,6 +189,10 @@ def check_names(config) -> None:
         check_source(source, {k: v for k, v in config.encoder.items() if k not in ("source", "name")})
         if source.startswith("random:"):
             encoders.build_frontend(config.frontend)
+
+
+def _grid(config) -> np.ndarray:
+    return protocol.threshold_grid(*config.evaluation.get("threshold_grid", (0.05, 0.95, 0.01)))
 
 
 def _threshold(value: str) -> float | str:

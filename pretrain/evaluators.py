@@ -47,7 +47,7 @@ def check_evaluator(config) -> None:
             f"config.evaluator.probe={probe!r} reads NSynth notes; data.dataset is {config.data.dataset!r} "
             "(set --config.evaluator.probe= to turn the evaluator off)"
         )
-    selectable = ["loss"] + (["probe_accuracy"] if probe else [])
+    selectable = ["loss", "last"] + (["probe_accuracy"] if probe else [])
     select = config.train.get("select_by", "loss")
     if select not in selectable:
         raise unknown_name("metric", select, selectable, where="config.train.select_by")

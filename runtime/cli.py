@@ -87,6 +87,7 @@ POSITIVE = frozenset(
         "mixup_alpha",
         "alpha",
         "max_seconds",
+        "train_fraction",
     }
 )
 FRACTIONS = frozenset(
@@ -100,6 +101,7 @@ FRACTIONS = frozenset(
         "prob",
         "concat_prob",
         "label_smoothing",
+        "train_fraction",
     }
 )
 PROBABILITY_SECTIONS = frozenset({"augment"})  # every number in data.augment is a probability

@@ -65,6 +65,7 @@ class Data:
     # called at every evaluation with the current model (evaluation mode, this process's own copy
     # of the weights); its numbers join the validation row (e.g. a linear probe, collapse
     # diagnostics: pretrain/evaluators.py) and `train.select_by` may pick the best checkpoint by one
+    # ("last" keeps the latest evaluated step as the best, as recipes that report their last epoch do)
     evaluate_model: Callable[[nnx.Module], dict[str, float]] | None = None
     # what every process of a multi-process job must agree on before training (processes.digest
     # of the record lists, counts): processes that read different data are refused
@@ -187,7 +188,8 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
     primary = processes.primary()
     processes.check_agree(data.agree | {"steps": steps, "steps_per_epoch": data.steps_per_epoch})
 
-    steps_fns = build_steps(model, loss_fn, build_optimizer(config.optimizer, steps, lr_scales), mesh, seed=config.seed)
+    optimizer = build_optimizer(config.optimizer, steps, lr_scales, steps_per_epoch=data.steps_per_epoch)
+    steps_fns = build_steps(model, loss_fn, optimizer, mesh, seed=config.seed)
     state, train_step, eval_step = steps_fns.state, steps_fns.train_step, steps_fns.eval_step
 
     checkpoints = Checkpoints(workdir, keep=tc.keep_checkpoints)
@@ -295,7 +297,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                     shown = f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples"
                     shown_too = dict.fromkeys(k for k in (select_by, "probe_accuracy") if k != "loss" and k in result)
                     ticker.line(shown + "".join(f", {k} {result[k]:.4g}" for k in shown_too))
-                    score = selection_score(result, select_by)
+                    score = -float(step) if select_by == "last" else selection_score(result, select_by)
                     improved = progress.get("best_score") is None or score < progress["best_score"]
                     if improved:
                         progress.update(

@@ -15,8 +15,14 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 
 
-def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
+def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int = 0) -> optax.Schedule:
+    """Linear warm-up from 0 over `warmup_steps` (or `warmup_epochs` × `steps_per_epoch`), then
+    constant, or a cosine decay to 0 at `total_steps`."""
     peak, warmup = config.learning_rate, config.warmup_steps
+    if config.get("warmup_epochs", 0):
+        if warmup:
+            raise BadValueError("optimizer.warmup_steps and optimizer.warmup_epochs are both set: give one")
+        warmup = round(config.warmup_epochs * steps_per_epoch)
     if config.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, warmup + 1), end_value=0.0)
     if config.schedule != "constant":
@@ -27,7 +33,7 @@ def learning_rate_schedule(config, total_steps: int) -> optax.Schedule:
 
 
 def build_optimizer(
-    config, total_steps: int, lr_scales: Sequence[tuple[Filter, float]] = ()
+    config, total_steps: int, lr_scales: Sequence[tuple[Filter, float]] = (), *, steps_per_epoch: int = 0
 ) -> optax.GradientTransformation:
     """`adam` adds weight decay to the gradient (PyTorch's Adam(weight_decay=...), as Zhong et al.
     used); `adamw` decouples it (Loshchilov & Hutter).
@@ -36,7 +42,7 @@ def build_optimizer(
     parameter paths, a factor) pairs, declared by the stage that owns the model (fine-tuning
     declares its encoder, `finetune.train.ENCODER_PARAMS`). A parameter takes the factor of
     the first filter it matches; updates of the others are unchanged."""
-    tx = _base_optimizer(config, total_steps)
+    tx = _base_optimizer(config, total_steps, steps_per_epoch)
     groups = [(nnx.filterlib.to_predicate(where), factor) for where, factor in lr_scales if factor != 1.0]
     if not groups:
         return tx
@@ -52,8 +58,8 @@ def build_optimizer(
     return optax.chain(tx, optax.multi_transform(by_group, labels))
 
 
-def _base_optimizer(config, total_steps: int) -> optax.GradientTransformation:
-    schedule = learning_rate_schedule(config, total_steps)
+def _base_optimizer(config, total_steps: int, steps_per_epoch: int) -> optax.GradientTransformation:
+    schedule = learning_rate_schedule(config, total_steps, steps_per_epoch)
     decay = config.weight_decay
     if config.name == "adam":
         tx = optax.adam(schedule)

@@ -35,6 +35,7 @@ VARIANTS = {
     "openmic_attention_encoder": [""],
     "irmas_attention": [""],
     "irmas_finetune": [""],
+    "zhong_irmas": [""],
     "probe": [""],
     "folder_4class_cnn": [""],
     "irmas_multistft": [""],

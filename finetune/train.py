@@ -35,7 +35,7 @@ from encoders.augment import MaskedPatches, active, mixup
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import check_source, load_encoder
-from finetune import embedding_cache, protocol
+from finetune import embedding_cache, forest, protocol
 from finetune.attention import masked_bce
 from finetune.heads import build_head, check_head
 from finetune.report import write_report
@@ -112,6 +112,11 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     bad_log = BadFileLog(config.data.max_bad_fraction)
     size = config.protocol.window_patches
     info: dict = {"mode": config.mode}
+    if config.model.name == "forest":  # fitted, not trained: the loop is not entered
+        sequences = _fixed_sequences(config, loaded, clips, bad_log, workdir, info)
+        rule = dict(threshold=_threshold(config.evaluation.threshold), grid=_grid(config))
+        summary = forest.fit_and_report(config, clips, sequences, workdir, info, **rule)
+        return _finish(summary, config, clips, bad_log, workdir, info)
     if config.mode == "finetune":
         model, load, score = _finetune_setup(config, loaded, clips, bad_log, info)
     else:
@@ -156,11 +161,16 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     )
     lr_scales = [(ENCODER_PARAMS, config.optimizer.get("encoder_lr_scale", 1.0))]
     summary = fit(model, loss_fn, data, config, workdir, lr_scales=lr_scales)
+    return _finish(summary, config, clips, bad_log, workdir, info)
+
+
+def _finish(summary: dict, config, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict) -> dict:
+    """The run's summary with the data it used, written by process 0."""
     bad_log.check(final=True)
     summary["data"] = {
         "root": str(clips.root),
         "embedded": clips.embedded,
-        **{k: len(v) for k, v in rows.items()},
+        **{split: len(paths) for split, paths in clips.paths.items()},
         "unreadable": bad_log.summary(),
     } | info
     if processes.primary():
@@ -183,7 +193,12 @@ def check_names(config) -> None:
         raise unknown_name("metric", config.train.select_by, SELECT_BY, where="config.train.select_by")
     _grid(config)
     corpora.get_dataset(config.data.dataset, "clips")
-    check_head(config.model)
+    if config.model.name == "forest":
+        forest.check_forest(config.model)
+        if config.mode == "finetune":
+            raise BadValueError("model.name='forest' is fitted on fixed embeddings: use mode 'features' or 'frozen'")
+    else:
+        check_head(config.model)
     if config.mode != "features":
         source = config.encoder.source or f"random:{config.encoder.name}"
         check_source(source, {k: v for k, v in config.encoder.items() if k not in ("source", "name")})
@@ -208,17 +223,20 @@ def _example(x, clips: ClipSet, split: str, row: int, weight: float = 1.0) -> di
     }
 
 
-def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
-    """Modes `features` and `frozen`: the head on fixed embedding sequences."""
-    size = config.protocol.window_patches
+def _fixed_sequences(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
+    """Modes `features` and `frozen`: split → each clip's fixed embedding sequence."""
     if config.mode == "features":
         if clips.features is None:
             raise BadValueError(f"mode 'features' needs shipped features; {clips.name} has none (use mode 'frozen')")
-        sequences = {split: list(f.astype(np.float32) / 255.0) for split, f in clips.features.items()}
-    else:
-        sequences = _frozen_sequences(config, loaded, clips, bad_log, info)
-        if config.protocol.scale == "minmax":
-            sequences = _minmax(sequences, workdir)
+        return {split: list(f.astype(np.float32) / 255.0) for split, f in clips.features.items()}
+    sequences = _frozen_sequences(config, loaded, clips, bad_log, info)
+    return _minmax(sequences, workdir) if config.protocol.scale == "minmax" else sequences
+
+
+def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict):
+    """Modes `features` and `frozen`: the head on fixed embedding sequences."""
+    size = config.protocol.window_patches
+    sequences = _fixed_sequences(config, loaded, clips, bad_log, workdir, info)
     width = sequences["train"][0].shape[-1]
     model = Head(build_head(config.model, len(clips.classes), width, rngs=nnx.Rngs(config.seed)))
 

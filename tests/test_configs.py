@@ -36,6 +36,7 @@ VARIANTS = {
     "irmas_attention": [""],
     "irmas_finetune": [""],
     "zhong_irmas": [""],
+    "openmic_forest": [""],
     "probe": [""],
     "folder_4class_cnn": [""],
     "irmas_multistft": [""],
@@ -71,6 +72,10 @@ def test_config_loads_and_builds(name, arg):
 
         completed = encoders.match_frontend(config.encoder.to_dict(), config.frontend.to_dict())
         assert completed.get("in_channels", 1) == (3 if config.frontend.name == "multistft" else 1)
+    elif config.model.name == "forest":  # fitted on fixed embeddings, no head to build
+        from finetune.forest import check_forest
+
+        assert check_forest(config.model) and config.mode in ("features", "frozen")
     else:  # downstream
         x = jnp.zeros((2, config.protocol.window_patches, 128))
         out = jax.eval_shape(lambda: build_head(config.model, 20, 128, rngs=nnx.Rngs(0))(x))

@@ -1,8 +1,11 @@
-"""Put downstream runs side by side: `python -m finetune.compare RUN... [--out=DIR] [--split=test]`.
+"""Put downstream runs side by side: `python -m finetune.compare RUN... [--out=DIR] [--split=test]
+[--published=KEY,...]`.
 
 Each RUN is a `python -m finetune` work directory (its report/metrics.json and config.json).
 Runs whose configs differ only in `seed` form one group, reported as mean ± sample standard
 deviation over its runs; groups are labelled by the config fields that tell them apart.
+`--published` adds the papers' numbers as rows of their own (`finetune.published`: their test
+metrics and how their threshold was chosen).
 Writes compare.md, compare.json and compare.png (bars with ±1 std) to --out, and prints the
 table.
 """
@@ -14,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from finetune.published import published_rows
 from finetune.report import HEADLINE, headline
 from overtone.cli import absolute, run_absl
-from overtone.errors import unknown_name
+from overtone.errors import BadValueError, unknown_name
 
 FIGURE_METRICS = ("f1_micro", "f1_macro", "openmic_f1", "lrap")
 
@@ -97,8 +101,12 @@ def markdown(rows: list[dict], split: str) -> str:
         cells = []
         for name in columns:
             m = row["metrics"][name]
+            if np.isnan(m["mean"]):
+                cells.append("—")
+                continue
             cells.append(f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m["std"] is not None else ""))
-        lines.append(f"| {row['label']} | {len(row['runs'])} | " + " | ".join(cells) + " |")
+        count = "paper" if "published" in row else str(len(row["runs"]))
+        lines.append(f"| {row['label']} | {count} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -140,6 +148,10 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m finetune.compare RUN [RUN ...] [--out=DIR] [--split=test]")
     split = flags.FLAGS.split
     rows = compare(runs, split=split)
+    if flags.FLAGS.published:
+        if split != "test":
+            raise BadValueError("--published gives the papers' test numbers: use it with --split=test")
+        rows += published_rows(flags.FLAGS.published.split(","), HEADLINE)
     out = Path(absolute(flags.FLAGS.out))
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, split)
@@ -155,6 +167,7 @@ if __name__ == "__main__":
 
     flags.DEFINE_string("out", "runs/compare", "folder for compare.md, compare.json, compare.png")
     flags.DEFINE_string("split", "test", "which split's metrics to compare")
+    flags.DEFINE_string("published", "", "papers' numbers to add, comma-separated keys of finetune.published")
     run_absl(
         main,
         __doc__,

@@ -88,6 +88,8 @@ POSITIVE = frozenset(
         "alpha",
         "max_seconds",
         "train_fraction",
+        "trees",
+        "max_depth",
     }
 )
 FRACTIONS = frozenset(

@@ -38,6 +38,32 @@ def test_cli_writes_table_and_figure(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "0.550 ± 0.071" in result.stdout
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG" and (out / "compare.md").is_file()
+    result = subprocess.run(
+        [sys.executable, "-m", "finetune.compare", *runs, f"--out={out}", "--published=zhong2023_nsynth,han2017"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if line.startswith("| published")}
+    zhong, han = (
+        rows["| published: Zhong et al. 2023, NSynth pretraining (threshold chosen on test)"],
+        rows["| published: Han et al. 2017 (threshold fixed (their own))"],
+    )
+    assert "| paper | 0.674 | 0.584 |" in zhong and "| 0.814 |" in zhong  # F1 micro, macro, LRAP as published
+    assert "| paper | 0.602 | 0.503 | — |" in han  # what the paper does not give is a dash
+    assert len(json.loads((out / "compare.json").read_text())) == 3
+
+
+def test_published_rows_come_from_the_table_and_refuse_unknown_keys():
+    from finetune.published import PUBLISHED, published_rows
+    from overtone.errors import UnknownNameError
+
+    (row,) = published_rows(["attentionmic"], HEADLINE)
+    assert row["metrics"]["openmic_f1"]["mean"] == PUBLISHED["attentionmic"]["metrics"]["openmic_f1"] == 0.797
+    assert np.isnan(row["metrics"]["lrap"]["mean"]) and row["tasks"] == ["openmic"]
+    with pytest.raises(UnknownNameError, match="did you mean 'han2017'"):
+        published_rows(["han2071"], HEADLINE)
 
 
 def test_a_run_without_a_report_is_named(tmp_path):

@@ -180,6 +180,7 @@ def _run(command: str, root: Path, env: dict) -> subprocess.CompletedProcess:
 def _promised(command: str, root: Path) -> None:
     """The files a command says it writes: a work directory's summary (and a downstream run's
     report), an --out file or folder."""
+    command = command.split("  #")[0]  # a trailing comment is not part of the command (it may hold quotes)
     args = dict(a[2:].split("=", 1) for a in shlex.split(command) if a.startswith("--") and "=" in a)
     if "workdir" in args and command.startswith("python -m suite "):
         assert (root / args["workdir"] / "table.md").is_file(), f"{command}: no table.md"

@@ -25,7 +25,6 @@ ample headroom over the train step (see `python -m benchmarks`).
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 import soxr
 
 from overtone.errors import BadValueError, UnknownNameError
@@ -45,6 +44,8 @@ def gain(x: np.ndarray, db: float) -> np.ndarray:
 
 
 def butterworth(x: np.ndarray, cutoff: float, rate: int, kind: str) -> np.ndarray:
+    import scipy.signal  # here, not at the top: importing it costs a second or two of every start-up
+
     sos = scipy.signal.butter(4, cutoff, btype=kind, fs=rate, output="sos")
     return scipy.signal.sosfilt(sos, x).astype(np.float32)
 
@@ -62,6 +63,8 @@ def reverb(x: np.ndarray, rt60: float, wet: float, rate: int, rng: np.random.Gen
     t = np.arange(int(rt60 * rate)) / rate
     impulse = rng.standard_normal(len(t)) * 10.0 ** (-3.0 * t / rt60)  # −60 dB at rt60
     impulse /= np.sqrt(np.sum(impulse**2))
+    import scipy.signal
+
     tail = scipy.signal.fftconvolve(x, impulse)[: len(x)]
     return ((1.0 - wet) * x + wet * tail).astype(np.float32)
 

@@ -130,6 +130,7 @@ TINY = [
     "--config.train.batch_size=16",
     "--config.train.log_every_steps=1",
     "--config.optimizer.learning_rate=1e-3",
+    "--config.evaluator.max_examples=32",  # the family probe on 32 + 32 notes
 ]
 
 

@@ -146,6 +146,8 @@ def downstream(dataset: str, mode: str, *, batch_size: int, embedded: dict) -> C
             ),
         )
     )
+    if dataset == "openmic":  # AttentionMIC's train_val.split: "auto" uses ROOT/train_val.split if it is there
+        config.data.val_split = "auto"
     # embeddings every patch_hop_seconds; the head sees windows of window_patches of them
     config.protocol = dict(patch_hop_seconds=0.96, window_patches=10, scale="none")
     # threshold: a number, or "validation" (chosen on threshold_grid: start, stop, step)

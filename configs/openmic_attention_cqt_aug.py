@@ -28,4 +28,5 @@ def get_config(arg=None):
     config.train.batch_size = 32
     config.train.num_epochs = 100
     config.train.early_stopping_patience = 15
+    config.train.select_by = "loss"  # end to end, the validation audio is not re-scored every epoch
     return config

@@ -17,7 +17,7 @@ from corpora.folder import read_labelled_audio
 from corpora.irmas import CLASS_NAMES, read_irmas
 from corpora.notes import load_corpus
 from corpora.nsynth import FAMILIES
-from corpora.openmic import read_openmic
+from corpora.openmic import OpenMICFormatError, read_openmic
 from overtone.audio import BadFileLog
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,11 @@ def load_openmic(data, seed: int) -> ClipSet:
         expected="the unpacked openmic-2018/ folder (openmic-2018.npz, class-map.json, partitions/, audio/)",
         embedded=lambda: ensure_openmic_corpus(data.embedded.cache_dir or None, clips=data.embedded.clips),
     )
-    dataset = read_openmic(root, valid_fraction=data.valid_fraction, seed=seed)
+    split_file = _val_split(data, root)
+    dataset = read_openmic(root, valid_fraction=data.valid_fraction, seed=seed, val_split=split_file)
     rows = dataset.splits
+    how = f"AttentionMIC's {split_file}" if split_file else f"{data.valid_fraction:.0%} of split01_train, seed {seed}"
+    log.info("OpenMIC validation: %d clips (%s)", len(rows["valid"]), how)
     return ClipSet(
         name="openmic",
         root=root,
@@ -44,7 +47,22 @@ def load_openmic(data, seed: int) -> ClipSet:
         targets={s: dataset.targets[r] for s, r in rows.items()},
         observed={s: dataset.observed[r] for s, r in rows.items()},
         features={s: dataset.features[r] for s, r in rows.items()},
+        validation=how,
     )
+
+
+def _val_split(data, root: Path) -> Path | None:
+    """`data.val_split`: "auto" → ROOT/train_val.split where that file is (AttentionMIC's split,
+    copied there by the user), "" or "off" → the seeded fraction, else a path that must exist."""
+    value = data.get("val_split", "off")
+    if value in ("", "off"):
+        return None
+    if value == "auto":
+        found = Path(root) / "train_val.split"
+        return found if found.is_file() else None
+    if not Path(value).is_file():
+        raise OpenMICFormatError(f"config.data.val_split={value}: no such file (AttentionMIC's data/train_val.split)")
+    return Path(value)
 
 
 def load_irmas(data, seed: int) -> ClipSet:

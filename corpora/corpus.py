@@ -45,6 +45,7 @@ class ClipSet:
     observed: dict[str, np.ndarray]  # split → (N, C) bool: which labels are known
     single_label: tuple[str, ...] = ()  # splits whose clips carry exactly one label
     features: dict[str, np.ndarray] | None = None  # OpenMIC: split → shipped (N, 10, 128) uint8
+    validation: str = ""  # how the valid split was formed, where a dataset offers a choice (OpenMIC)
 
     def drop(self, split: str, keep: np.ndarray) -> None:
         """Keep only the rows `keep` (bool) of a split, e.g. after unreadable audio was skipped."""

@@ -10,7 +10,8 @@ Layout under the dataset root:
 
 A label is observed where Y_mask is set and positive where Y_true ≥ 0.5. Split files are
 matched to the npz by key, not by row; a key missing from the npz is an error naming the
-file and line. Validation is carved from the training keys with a fixed seed. The npz is
+file and line. Validation is AttentionMIC's train_val.split where one is given, else carved
+from the training keys with a fixed seed. The npz is
 read with `allow_pickle=False`: a file whose arrays need pickle is refused.
 """
 
@@ -67,7 +68,11 @@ class OpenMIC:
         return self.root / "audio" / key[:3] / f"{key}.ogg"
 
 
-def read_openmic(root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0) -> OpenMIC:
+def read_openmic(
+    root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0, val_split: str | Path | None = None
+) -> OpenMIC:
+    """The dataset under `root`. Validation: the rows AttentionMIC's `val_split` file names (its
+    data/train_val.split), or else `valid_fraction` of the training keys drawn with `seed`."""
     root = Path(root).expanduser()
     npz_path = root / "openmic-2018.npz"
     if not npz_path.is_file():
@@ -97,10 +102,13 @@ def read_openmic(root: str | Path, *, valid_fraction: float = 0.1, seed: int = 0
     splits = {}
     for name in ("train", "test"):
         splits[name] = _read_split(root / "partitions" / f"split01_{name}.csv", index)
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permutation(splits["train"])
-    cut = int(round(valid_fraction * len(shuffled)))
-    splits["valid"], splits["train"] = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
+    if val_split is not None:
+        splits["train"], splits["valid"] = _attention_mic_split(Path(val_split), np.sort(splits["train"]))
+    else:
+        rng = np.random.default_rng(seed)
+        shuffled = rng.permutation(splits["train"])
+        cut = int(round(valid_fraction * len(shuffled)))
+        splits["valid"], splits["train"] = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
     return OpenMIC(
         root=root,
         keys=keys.astype(str),
@@ -155,6 +163,36 @@ def _read_class_map(path: Path, count: int) -> list[str]:
     if not isinstance(mapping, dict) or sorted(mapping.values()) != list(range(count)):
         raise OpenMICFormatError(f"{path} must map {count} class names to the indices 0..{count - 1}")
     return [name for name, _ in sorted(mapping.items(), key=lambda item: item[1])]
+
+
+def _attention_mic_split(path: Path, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AttentionMIC's train_val.split: an npz of int arrays `train` and `val` indexing the
+    split01_train clips in the order of openmic-2018.npz (its data/data_split.py writes train.npz
+    so). Returns (train rows, validation rows) of the npz."""
+    expected = "an npz with integer arrays 'train' and 'val' (AttentionMIC's data/train_val.split)"
+    try:
+        with np.load(path, allow_pickle=False) as split:
+            if not {"train", "val"} <= set(split.files):
+                raise OpenMICFormatError(f"{path}: arrays {split.files}; expected {expected}")
+            train, val = split["train"], split["val"]
+    except (OSError, ValueError, EOFError) as err:
+        if isinstance(err, OpenMICFormatError):
+            raise
+        raise OpenMICFormatError(f"cannot read {path}: {str(err)[:200]}; expected {expected}") from err
+    n = len(train_rows)
+    for name, rows in (("train", train), ("val", val)):
+        if rows.ndim != 1 or rows.dtype.kind not in "iu" or len(rows) == 0:
+            raise OpenMICFormatError(f"{path}: {name!r} is {rows.dtype} {rows.shape}; expected {expected}")
+        if rows.min() < 0 or rows.max() >= n:
+            raise OpenMICFormatError(
+                f"{path}: {name!r} indexes rows up to {rows.max()}, but split01_train.csv has {n} clips "
+                "(a split file made for another partition?)"
+            )
+        if len(np.unique(rows)) != len(rows):
+            raise OpenMICFormatError(f"{path}: {name!r} repeats clips")
+    if np.intersect1d(train, val).size:
+        raise OpenMICFormatError(f"{path}: {np.intersect1d(train, val).size} clips are in both 'train' and 'val'")
+    return np.sort(train_rows[train]), np.sort(train_rows[val])
 
 
 def _read_split(path: Path, index: dict[str, int]) -> np.ndarray:

@@ -47,7 +47,9 @@ from runtime.loop import Data, check_batch, fit
 
 log = logging.getLogger(__name__)
 MODES = ("features", "frozen", "finetune")
-SELECT_BY = ("loss", "last")  # the checkpoint with the lowest validation loss, or the last one
+# the checkpoint with the lowest validation loss, the last one, or the best validation metric (at
+# the run's threshold; modes features and frozen, whose validation clips are scored cheaply)
+SELECT_BY = ("loss", "last", "openmic_f1", "f1_macro", "f1_micro", "lrap", "map")
 
 
 class Head(nnx.Module):
@@ -147,6 +149,15 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         write_report(workdir / "report", results, title=title)
         return results
 
+    evaluate_model = None
+    if config.train.get("select_by", "loss") not in ("loss", "last"):
+
+        def evaluate_model(model) -> dict[str, float]:
+            """The validation clips scored as at the end, their metrics at the run's threshold."""
+            scores = {"valid": score(model, "valid", size)}
+            found = protocol.evaluate(scores, clips, _threshold(config.evaluation.threshold), grid=_grid(config))
+            return {name: found["valid"][name] for name in SELECT_BY[2:]}
+
     data = Data(
         train=lambda start: training_batches(
             rows["train"], load("train"), seed=config.seed, start_step=start, **shared
@@ -154,6 +165,7 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
         steps_per_epoch=steps_per_epoch(len(rows["train"]), config.train.batch_size),
         validation=lambda: evaluation_batches(rows["valid"], load("valid"), **shared),
         report=report,
+        evaluate_model=evaluate_model,
         agree={
             f"{split} clips": processes.digest([str(p) for p in paths], clips.targets[split].tolist())
             for split, paths in clips.paths.items()
@@ -167,12 +179,16 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
 def _finish(summary: dict, config, clips: ClipSet, bad_log: BadFileLog, workdir: Path, info: dict) -> dict:
     """The run's summary with the data it used, written by process 0."""
     bad_log.check(final=True)
-    summary["data"] = {
-        "root": str(clips.root),
-        "embedded": clips.embedded,
-        **{split: len(paths) for split, paths in clips.paths.items()},
-        "unreadable": bad_log.summary(),
-    } | info
+    summary["data"] = (
+        {
+            "root": str(clips.root),
+            "embedded": clips.embedded,
+            **{split: len(paths) for split, paths in clips.paths.items()},
+            "unreadable": bad_log.summary(),
+        }
+        | ({"validation": clips.validation} if clips.validation else {})
+        | info
+    )
     if processes.primary():
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -189,8 +205,14 @@ def check_names(config) -> None:
     for where, (value, valid) in names.items():
         if value not in valid:
             raise unknown_name("value", value, valid, where=f"config.{where}")
-    if config.train.get("select_by", "loss") not in SELECT_BY:  # a downstream run validates its loss alone
-        raise unknown_name("metric", config.train.select_by, SELECT_BY, where="config.train.select_by")
+    select_by = config.train.get("select_by", "loss")
+    if select_by not in SELECT_BY:
+        raise unknown_name("metric", select_by, SELECT_BY, where="config.train.select_by")
+    if select_by not in ("loss", "last") and config.mode == "finetune":
+        raise BadValueError(
+            f"config.train.select_by={select_by}: a validation metric selects in modes features and frozen; "
+            "mode finetune selects by loss or last"
+        )
     _grid(config)
     corpora.get_dataset(config.data.dataset, "clips")
     if config.model.name == "forest":
@@ -243,8 +265,9 @@ def _head_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, workdir: Pa
     def load(split: str):
         return window_loader(sequences[split], clips, split, size)
 
+    predict = nnx.jit(lambda model, x: model(x))  # one compilation for every evaluation
+
     def score(model: Head, split: str, size: int) -> np.ndarray:
-        predict = nnx.jit(lambda model, x: model(x))
         return protocol.averaged_scores(lambda x: predict(model, jnp.asarray(x)), sequences[split], size)
 
     return model, load, score

@@ -20,7 +20,17 @@ from overtone.errors import BadValueError, OvertoneError, UnknownNameError, did_
 # Config leaves that name files or folders; made absolute at the command line (empty stays empty,
 # and pcm_cache's "auto" and "off" are keywords, not paths).
 PATH_KEYS = frozenset(
-    {"root", "manifest", "extract_dir", "pcm_cache", "embedding_cache", "cache_dir", "vectors_path", "tfds_dir"}
+    {
+        "root",
+        "manifest",
+        "extract_dir",
+        "pcm_cache",
+        "embedding_cache",
+        "cache_dir",
+        "vectors_path",
+        "tfds_dir",
+        "val_split",
+    }
 )
 NOT_PATHS = frozenset({"", "auto", "off"})
 

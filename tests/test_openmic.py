@@ -119,3 +119,68 @@ def test_unobserved_nan_labels_are_allowed_and_non_utf8_files_are_named(tmp_path
     (tmp_path / "partitions" / "split01_test.csv").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(OpenMICFormatError, match=r"split01_test.csv is not UTF-8 text"):
         read_openmic(tmp_path)
+
+
+def write_attention_mic_split(path, train, val):
+    """AttentionMIC's data/train_val.split: np.savez of int64 `train` and `val` (written by
+    numpy to a file object, as its name has no .npz)."""
+    with open(path, "wb") as out:
+        np.savez(out, train=np.asarray(train, np.int64), val=np.asarray(val, np.int64))
+
+
+def test_attention_mic_split_file_indexes_the_training_clips_in_npz_order(tmp_path):
+    keys, *_ = write_openmic(tmp_path)  # split01_train.csv lists keys 29…10, the reverse of the npz
+    write_attention_mic_split(tmp_path / "train_val.split", train=[0, 1, 2, 5, 6, 7, 8, 9, 10, 11], val=[3, 4, 19])
+    data = read_openmic(tmp_path, val_split=tmp_path / "train_val.split")
+    listed = set((tmp_path / "partitions" / "split01_train.csv").read_text().split())
+    train_index = np.array([i for i in range(len(keys)) if keys[i] in listed])  # AttentionMIC's data_split.py
+    assert list(data.splits["valid"]) == sorted(train_index[[3, 4, 19]]) == [13, 14, 29]
+    assert list(data.splits["train"]) == sorted(train_index[[0, 1, 2, 5, 6, 7, 8, 9, 10, 11]])
+    assert sorted(data.keys[data.splits["test"]]) == sorted(keys[:10])  # the test split is untouched
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (dict(train=[0, 1], value=[2]), r"arrays \['train', 'value'\]; expected an npz"),
+        (dict(train=[0, 1], val=[20]), "'val' indexes rows up to 20, but split01_train.csv has 20 clips"),
+        (dict(train=[0, 1], val=[-1]), "'val' indexes rows up to"),
+        (dict(train=[0, 1, 2], val=[2, 3]), "1 clips are in both 'train' and 'val'"),
+        (dict(train=[0, 0], val=[3]), "'train' repeats clips"),
+        (dict(train=[0.0, 1.0], val=[3]), "'train' is float64"),
+    ],
+)
+def test_a_bad_split_file_is_one_line(tmp_path, arrays, message):
+    write_openmic(tmp_path)
+    with open(tmp_path / "train_val.split", "wb") as out:
+        np.savez(out, **{k: np.asarray(v) for k, v in arrays.items()})
+    with pytest.raises(OpenMICFormatError, match=message):
+        read_openmic(tmp_path, val_split=tmp_path / "train_val.split")
+
+
+def test_a_split_file_that_is_not_an_npz_is_named(tmp_path):
+    write_openmic(tmp_path)
+    (tmp_path / "train_val.split").write_text("0 1 2\n")
+    with pytest.raises(OpenMICFormatError, match=r"cannot read .*train_val.split: .*expected an npz"):
+        read_openmic(tmp_path, val_split=tmp_path / "train_val.split")
+
+
+def test_the_split_file_is_found_in_the_root_named_or_turned_off(tmp_path):
+    """data.val_split: "auto" takes ROOT/train_val.split where it is; "off" the seeded 10 %; a
+    named file that is not there is one line."""
+    from conftest import configured
+
+    import corpora
+
+    write_openmic(tmp_path)
+    load = corpora.get_dataset("openmic", "clips")
+    data = configured("openmic_attention", f"--config.data.root={tmp_path}").data
+    assert len(load(data, 0).paths["valid"]) == 2  # 10 % of 20, seeded
+    write_attention_mic_split(tmp_path / "train_val.split", train=range(5, 20), val=range(5))
+    clips = load(data, 0)
+    assert len(clips.paths["valid"]) == 5 and "train_val.split" in clips.validation
+    off = configured("openmic_attention", f"--config.data.root={tmp_path}", "--config.data.val_split=off").data
+    assert len(load(off, 0).paths["valid"]) == 2 and "seed 0" in load(off, 0).validation
+    named = configured("openmic_attention", f"--config.data.root={tmp_path}", "--config.data.val_split=/no/such.split")
+    with pytest.raises(OpenMICFormatError, match="config.data.val_split=/no/such.split: no such file"):
+        load(named.data, 0)

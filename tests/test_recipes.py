@@ -119,3 +119,54 @@ def test_zhong_irmas_end_to_end_on_a_fraction_of_the_data(in_process, tmp_path):
     assert metrics["threshold"]["chosen_on"] == "valid"
     assert metrics["threshold"]["value"] in [round(0.02 * i, 2) for i in range(40)]
     assert metrics["extra"]["test_optimistic"]["threshold"] <= 0.78
+
+
+def test_openmic_attention_is_attention_mics_multirun_command():
+    """SiddGururani/AttentionMIC multirun_commands.txt (attention model) and arguments.py."""
+    config = configured("openmic_attention")
+    opt = config.optimizer
+    assert (opt.name, opt.learning_rate, opt.weight_decay, opt.schedule) == ("adam", 5e-4, 1e-5, "constant")
+    assert (config.train.num_epochs, config.train.batch_size, config.train.select_by) == (250, 128, "openmic_f1")
+    assert (config.model.hidden, config.model.layers, config.model.dropout) == (128, 3, 0.6)
+    assert config.data.val_split == "auto" and config.evaluation.threshold == "0.5"
+
+
+def test_openmic_attention_validates_on_the_split_file_and_keeps_the_best_f1_epoch(
+    in_process, embedded_cache, tmp_path
+):
+    """With AttentionMIC's split file given, validation is the clips it names; every epoch's
+    validation row carries the per-instrument F1, and the evaluated checkpoint is the epoch with
+    the highest — whose report scores the validation clips to the same number."""
+    from corpora.embedded.openmic import ensure_openmic_corpus
+    from runtime.metrics_log import read_metrics
+
+    root = ensure_openmic_corpus(embedded_cache, clips=80)
+    training = len((root / "partitions" / "split01_train.csv").read_text().split())
+    with open(tmp_path / "train_val.split", "wb") as out:
+        np.savez(out, train=np.arange(12, training), val=np.arange(12))
+    summary = in_process(
+        "finetune",
+        tmp_path / "run",
+        "openmic_attention",
+        f"--config.data.root={root}",
+        f"--config.data.val_split={tmp_path / 'train_val.split'}",
+        "--config.train.num_epochs=6",
+        "--config.train.batch_size=16",
+        "--config.optimizer.learning_rate=1e-2",
+    )
+    assert summary["data"]["valid"] == 12 and "train_val.split" in summary["data"]["validation"]
+    assert summary["data"]["train"] == training - 12
+    rows = [r for r in read_metrics(tmp_path / "run") if r["split"] == "validation"]
+    assert len(rows) == 6 and all(0.0 <= r["openmic_f1"] <= 1.0 for r in rows)
+    best = max(rows, key=lambda r: (r["openmic_f1"], -r["step"]))  # the first of equals: only better replaces
+    assert summary["best_step"] == summary["evaluated"]["step"] == best["step"]
+    report = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
+    assert report["valid"]["openmic_f1"] == pytest.approx(best["openmic_f1"], abs=1e-6)
+
+
+def test_a_validation_metric_does_not_select_end_to_end_fine_tuning():
+    from finetune.train import check_names
+    from overtone.errors import BadValueError
+
+    with pytest.raises(BadValueError, match="mode finetune selects by loss or last"):
+        check_names(configured("openmic_attention_cqt_aug", "--config.train.select_by=openmic_f1"))

@@ -27,6 +27,7 @@ import numpy as np
 from finetune import protocol
 from finetune.report import write_report
 from overtone.errors import UnknownNameError
+from runtime import processes
 
 OPTIONS = {"trees": 100, "max_depth": 8}  # the notebook's n_estimators and max_depth
 
@@ -79,5 +80,6 @@ def fit_and_report(
     scores = {split: forest_scores(forests, means[split]) for split in ("valid", "test")}
     results = protocol.evaluate(scores, clips, threshold, grid=grid)
     source = info.get("encoder", "shipped features")
-    write_report(workdir / "report", results, title=f"{clips.name}: random forest per class ({source})")
+    if processes.primary():  # every process fits the same forests (seeded); one writes the report
+        write_report(workdir / "report", results, title=f"{clips.name}: random forest per class ({source})")
     return {"final_step": 0, "forest": options, "report": results}

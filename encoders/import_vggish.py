@@ -16,7 +16,13 @@ arbitrary objects; needs PyTorch installed):
   `.ckpt` itself needs TensorFlow (`tf.train.load_checkpoint`), so dump it to `.npz` with
   these names first, or install TensorFlow and pass the checkpoint prefix.
 
-The PCA/quantisation post-processing of the AudioSet release is not part of the encoder.
+The AudioSet release's PCA/quantisation post-processing is an option: `--pca_params=` its
+`vggish_pca_params.npz` (arrays `pca_eigen_vectors` (128, 128) and `pca_means` (128,) or
+(128, 1); read without pickle) makes the bundle's embeddings the post-processed ones
+(`VGGish(postprocess=True)`: 8-bit values 0…255, as OpenMIC's shipped features).
+
+    python -m encoders.import_vggish --weights=vggish_model.npz --pca_params=vggish_pca_params.npz \
+        --out=bundles/vggish_audioset_pp
 """
 
 from __future__ import annotations
@@ -96,14 +102,41 @@ def to_flax(weights: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray
     return flat
 
 
-def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool | None = None) -> Path:
+def read_pca_params(path: Path) -> dict[str, np.ndarray]:
+    """The released vggish_pca_params.npz as our variable names, checked for keys and shapes."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            found = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise BadValueError(f"{path}: not a readable .npz without pickle ({str(err)[:200]})") from err
+    missing = sorted({"pca_eigen_vectors", "pca_means"} - set(found))
+    if missing:
+        raise BadValueError(
+            f"{path} lacks {missing} (AudioSet's vggish_pca_params.npz has both); found {sorted(found)}"
+        )
+    vectors, means = found["pca_eigen_vectors"], found["pca_means"]
+    dim = VGGish.embedding_dim
+    if vectors.shape != (dim, dim) or means.size != dim or not np.issubdtype(vectors.dtype, np.floating):
+        raise BadValueError(
+            f"{path}: pca_eigen_vectors {vectors.dtype} {vectors.shape} and pca_means {means.shape}; "
+            f"expected floats ({dim}, {dim}) and ({dim},) or ({dim}, 1)"
+        )
+    if not (np.isfinite(vectors).all() and np.isfinite(means).all()):
+        raise BadValueError(f"{path}: the PCA parameters hold NaN or infinite values")
+    return {"pca_eigen_vectors": vectors.astype(np.float32), "pca_means": means.reshape(dim).astype(np.float32)}
+
+
+def import_vggish(
+    weights_path: str | Path, out: str | Path, *, final_relu: bool | None = None, pca_params: str | Path | None = None
+) -> Path:
     weights_path = Path(weights_path)
     weights = read_weights(weights_path)
     scheme = "torchvggish" if "features.0.weight" in weights else "tf-slim"
     final_relu = (scheme == "torchvggish") if final_relu is None else final_relu
-    encoder = VGGish(final_relu=final_relu, rngs=nnx.Rngs(0))
+    postprocess = pca_params is not None
+    encoder = VGGish(final_relu=final_relu, postprocess=postprocess, rngs=nnx.Rngs(0))
     expected = bundle.flat_variables(encoder)
-    flat = to_flax(weights, str(weights_path))
+    flat = to_flax(weights, str(weights_path)) | (read_pca_params(Path(pca_params)) if postprocess else {})
     for name, value in expected.items():
         if flat[name].shape != value.shape:
             raise BadValueError(f"{weights_path}: {name} has shape {flat[name].shape}, VGGish needs {value.shape}")
@@ -115,7 +148,11 @@ def import_vggish(weights_path: str | Path, out: str | Path, *, final_relu: bool
         "objective": "AudioSet classification (Hershey et al. 2017)",
         "weights_file": str(weights_path),
     }
-    return bundle.save(out, encoder, {"name": "vggish", "final_relu": final_relu}, LogMel(), provenance=provenance)
+    options = {"name": "vggish", "final_relu": final_relu}
+    if postprocess:
+        provenance["pca_params_file"] = str(pca_params)
+        options["postprocess"] = True
+    return bundle.save(out, encoder, options, LogMel(), provenance=provenance)
 
 
 if __name__ == "__main__":
@@ -126,11 +163,16 @@ if __name__ == "__main__":
     flags.DEFINE_string("weights", None, "torchvggish .pth/.safetensors/.npz or TF-slim .npz/.ckpt", required=True)
     flags.DEFINE_string("out", None, "bundle folder to write", required=True)
     flags.DEFINE_enum("final_relu", "auto", ["auto", "true", "false"], "keep a ReLU on the embedding")
+    flags.DEFINE_string("pca_params", None, "AudioSet's vggish_pca_params.npz: PCA + 8-bit post-processing")
 
     def main(argv):
         del argv
         choice = {"auto": None, "true": True, "false": False}[flags.FLAGS.final_relu]
-        print(f"wrote {import_vggish(absolute(flags.FLAGS.weights), absolute(flags.FLAGS.out), final_relu=choice)}")
+        pca = absolute(flags.FLAGS.pca_params) if flags.FLAGS.pca_params else None
+        written = import_vggish(
+            absolute(flags.FLAGS.weights), absolute(flags.FLAGS.out), final_relu=choice, pca_params=pca
+        )
+        print(f"wrote {written}")
 
     run_absl(
         main,

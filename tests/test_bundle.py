@@ -16,6 +16,7 @@ import encoders
 from encoders import bundle as bundles
 from encoders.embedding import embed_sequences
 from encoders.pretrained import load_encoder
+from overtone.errors import BadValueError
 from pretrain.export import export_run
 
 
@@ -211,6 +212,39 @@ def test_torchvggish_and_tf_slim_weights_import(tmp_path):
     with pytest.raises(KeyError, match="neither torchvggish"):
         np.savez(tmp_path / "bad.npz", x=np.zeros(3))
         import_vggish(tmp_path / "bad.npz", tmp_path / "bad")
+
+
+def test_audioset_post_processing_is_vggish_postprocess(tmp_path):
+    """--pca_params: the bundle's embeddings are the release's post-processed ones — numpy as
+    vggish_postprocess.Postprocessor computes them, on the raw network's output."""
+    from encoders.import_vggish import TF_NAME, import_vggish
+
+    rng = np.random.default_rng(1)
+    raw = encoders.VGGish(rngs=nnx.Rngs(0))
+    weights = {k: (0.02 * rng.normal(size=v.shape)).astype(np.float32) for k, v in bundles.flat_variables(raw).items()}
+    bundles.set_variables(raw, weights)
+    tf_like = {}
+    for layer, name in TF_NAME.items():
+        tf_like[f"{name}/weights"], tf_like[f"{name}/biases"] = weights[f"{layer}/kernel"], weights[f"{layer}/bias"]
+    np.savez(tmp_path / "tf.npz", **tf_like)
+    vectors = np.linalg.qr(rng.normal(size=(128, 128)))[0]  # the released E is orthonormal too
+    means = rng.normal(scale=1.5, size=(128, 1))  # stored (128, 1), as released; wide enough to clip
+    np.savez(tmp_path / "vggish_pca_params.npz", pca_eigen_vectors=vectors, pca_means=means)
+    bundle = encoders.load(
+        import_vggish(tmp_path / "tf.npz", tmp_path / "pp", pca_params=tmp_path / "vggish_pca_params.npz")
+    )
+    assert bundle.manifest["encoder"]["options"] == {"final_relu": False, "postprocess": True}
+    patches = rng.normal(size=(6, 96, 64)).astype(np.float32)
+    embeddings = np.asarray(raw(jax.numpy.asarray(patches)), np.float64)
+    clipped = np.clip(np.dot(vectors, embeddings.T - means).T, -2.0, 2.0)
+    expected = ((clipped + 2.0) * (255.0 / 4.0)).astype(np.uint8)
+    got = np.asarray(bundle.encoder(jax.numpy.asarray(patches)))
+    assert 0 < (expected == 0).mean() + (expected == 255).mean() < 0.5  # some values clip, most do not
+    # float32 against float64: a value a hair from an integer may floor one step apart, no more
+    assert np.abs(got - expected).max() <= 1 and (got == expected).mean() > 0.99
+    np.savez(tmp_path / "bad.npz", pca_means=means)
+    with pytest.raises(BadValueError, match=r"lacks \['pca_eigen_vectors'\]"):
+        import_vggish(tmp_path / "tf.npz", tmp_path / "bad", pca_params=tmp_path / "bad.npz")
 
 
 def _leaves(tree, path=()):

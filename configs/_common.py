@@ -100,6 +100,8 @@ def freesound_data() -> ConfigDict:
             manifest="",  # or a CSV of path,tags[,split]; empty root and manifest → embedded set
             require_real=False,
             vocabulary_size=1000,  # the most frequent train tags (COALA)
+            vocabulary_no_below=1,  # … among tags in at least this many training clips
+            vocabulary_no_above=1.0,  # … and in at most this fraction of them
             silence_threshold=1e-4,
             max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
             max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable

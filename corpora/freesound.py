@@ -143,7 +143,13 @@ def load_freesound(data, *, bad_log: BadFileLog) -> Corpus:
             embedded=lambda: ensure_tagged_corpus(data.embedded.cache_dir or None),
         )
         splits = read_fsd50k(root)
-    vocabulary = TagVocabulary.build((c.tags for c in splits["train"]), data.vocabulary_size)
+    limits = dict(no_below=data.get("vocabulary_no_below", 1), no_above=data.get("vocabulary_no_above", 1.0))
+    vocabulary = TagVocabulary.build((c.tags for c in splits["train"]), data.vocabulary_size, **limits)
+    if not len(vocabulary):
+        raise BadValueError(
+            f"no tag of the {len(splits['train'])} training clips is in at least {limits['no_below']} clips and at "
+            f"most {limits['no_above']:.0%} of them (data.vocabulary_no_below, data.vocabulary_no_above)"
+        )
     report = {"root": str(root), "embedded": embedded, "vocabulary": len(vocabulary), "splits": {}}
     cache_dir = data.embedded.cache_dir or cache_root()
     out = {}

@@ -4,7 +4,8 @@
 stop-words and empty results are dropped. `TagVocabulary.build` then folds plurals onto their
 singular — only when the singular itself is a tag of the corpus, so "drums" → "drum" when
 "drum" occurs, but "bass" or "glass" never lose their s — counts in how many training clips
-each tag occurs, and keeps the `size` most frequent (ties alphabetical). It is built on the
+each tag occurs, and keeps the `size` most frequent (ties alphabetical), optionally only among
+tags in at least `no_below` clips and at most a fraction `no_above` of them (COALA's limits). It is built on the
 training split only and saved with the run (JSON), so evaluation never shapes it.
 """
 
@@ -60,7 +61,13 @@ class TagVocabulary:
         return len(self.tags)
 
     @classmethod
-    def build(cls, clips_tags: Iterable[Iterable[str]], size: int) -> TagVocabulary:
+    def build(
+        cls, clips_tags: Iterable[Iterable[str]], size: int, *, no_below: int = 1, no_above: float = 1.0
+    ) -> TagVocabulary:
+        """The `size` tags in most training clips, among those in at least `no_below` clips and at
+        most `no_above` of them (COALA's scripts/preproc_tags.py: gensim's
+        `filter_extremes(no_below=10, no_above=0.7, keep_n=1000)`, whose upper bound is
+        int(no_above × clips))."""
         documents = [clean_tags(tags) for tags in clips_tags]
         present = {t for doc in documents for t in doc}
         plurals = {}
@@ -69,7 +76,9 @@ class TagVocabulary:
             if singular:
                 plurals[tag] = singular
         counts = collections.Counter(t for doc in documents for t in {plurals.get(x, x) for x in doc})
-        ranked = sorted(counts, key=lambda t: (-counts[t], t))[:size]
+        most = int(no_above * len(documents))
+        kept = [t for t in counts if no_below <= counts[t] <= most]
+        ranked = sorted(kept, key=lambda t: (-counts[t], t))[:size]
         return cls(ranked, plurals)
 
     def fold(self, tags: Iterable[str]) -> list[str]:

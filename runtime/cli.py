@@ -100,6 +100,7 @@ POSITIVE = frozenset(
         "train_fraction",
         "trees",
         "max_depth",
+        "vocabulary_no_below",
     }
 )
 FRACTIONS = frozenset(
@@ -114,6 +115,7 @@ FRACTIONS = frozenset(
         "concat_prob",
         "label_smoothing",
         "train_fraction",
+        "vocabulary_no_above",
     }
 )
 PROBABILITY_SECTIONS = frozenset({"augment"})  # every number in data.augment is a probability

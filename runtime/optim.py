@@ -67,6 +67,6 @@ def _base_optimizer(config, total_steps: int, steps_per_epoch: int) -> optax.Gra
     if config.name == "adamw":
         return optax.adamw(schedule, weight_decay=decay)
     if config.name == "sgd":
-        tx = optax.sgd(schedule, momentum=config.get("momentum", 0.9))
+        tx = optax.sgd(schedule, momentum=config.get("momentum", 0.9) or None)  # 0: plain SGD, no trace
         return optax.chain(optax.add_decayed_weights(decay), tx) if decay else tx
     raise BadValueError(f"unknown optimizer.name {config.name!r}; valid: {OPTIMIZERS}")

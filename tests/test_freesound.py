@@ -11,6 +11,7 @@ from configs import _common
 from corpora.freesound import ClipLoader, FreesoundFormatError, load_freesound, read_fsd50k, read_manifest
 from corpora.tags import TagVocabulary
 from overtone.audio import BadFileLog, TooManyBadFilesError
+from overtone.errors import BadValueError
 
 
 def write_fsd50k(root, *, dev=None, eval_=None, lengths=None):
@@ -132,6 +133,14 @@ def test_a_split_left_without_usable_clips_is_an_error(tmp_path, tmp_path_factor
     write_fsd50k(tmp_path, dev={"1": (["piano"], "train"), "3": (["drums"], "val")})
     with pytest.raises(ValueError, match=r"no usable clips in the valid split.*without_vocabulary_tags': 1"):
         load_freesound(data_config(tmp_path, tmp_path_factory.mktemp("c")), bad_log=BadFileLog(0.5))
+
+
+def test_vocabulary_limits_that_leave_no_tag_are_one_line(tmp_path, tmp_path_factory):
+    write_fsd50k(tmp_path)
+    data = data_config(tmp_path, tmp_path_factory.mktemp("c"))
+    data.vocabulary_no_below = 10  # COALA's limit: the fixture's tags are in fewer training clips
+    with pytest.raises(BadValueError, match=r"no tag of the \d+ training clips is in at least 10 clips"):
+        load_freesound(data, bad_log=BadFileLog(0.5))
 
 
 def _saved(corpus, workdir):

@@ -54,7 +54,11 @@ def load_encoder(
     random:NAME. `options` and `frontend` configure a random:NAME encoder (a trained one brings
     its own)."""
     if source.startswith("random:"):
-        config = match_frontend({**(options or {}), "name": _random_name(source)}, frontend or {})
+        name = _random_name(source)
+        needed = getattr(ENCODERS[name], "frontend_name", None)  # an encoder that takes one front-end only
+        if needed and (frontend or {}).get("name", "vggish_logmel") != needed:
+            frontend = {"name": needed}
+        config = match_frontend({**(options or {}), "name": name}, frontend or {})
         encoder = build_encoder(config, rngs=nnx.Rngs(seed))
         front = build_frontend(frontend or {})
         # the options join the weights in the identity: options without weights (final_relu, bands)

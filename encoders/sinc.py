@@ -60,6 +60,7 @@ class BasicBlock(nnx.Module):
 
 class SincResNet(nnx.Module):
     embedding_dim = 512
+    frontend_name = "waveform"  # the only front-end it takes: random:sinc gets it (encoders.pretrained)
 
     def __init__(
         self,

@@ -147,3 +147,17 @@ def test_a_run_with_a_bundle_is_read_through_its_bundle(tmp_path):
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert loaded.checksum == manifest["weights"]["parameter_checksum"]
     assert manifest["source"]["checkpoint"] == "best" and manifest["source"]["step"] == 5
+
+
+def test_a_random_encoder_that_takes_one_front_end_gets_it():
+    """random:sinc under a config whose front-end is the default log-mel: the waveform front-end
+    its network takes, and embeddings of clips."""
+    import numpy as np
+
+    from encoders.frontend import Waveform
+    from encoders.pretrained import load_encoder
+
+    loaded = load_encoder("random:sinc", frontend={"name": "vggish_logmel"})
+    assert isinstance(loaded.frontend, Waveform)
+    patches = loaded.frontend.patches(loaded.frontend(np.zeros((1, 16000), np.float32)))
+    assert loaded.encoder(patches.reshape(-1, *patches.shape[2:])).shape[-1] == 512

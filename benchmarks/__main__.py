@@ -5,7 +5,8 @@
 Everything measured in one process, on this machine, as ratios where there is something to race:
   compile   the pretraining step's compile time, cold and from the persistent compilation cache
   train     per encoder: the loop's train step (encoder + softmax head + Adam, batch 64 of 96×64
-            patches) with XLA and im2col convolutions, interleaved A,B,C,… with the PyTorch eager
+            patches) with XLA and im2col convolutions, and with XLA's own max-pool gradient
+            (select-and-scatter) in place of encoders/pooling.py's, interleaved A,B,C,… with the PyTorch eager
             reference of the same network (benchmarks/torch_reference.py, if torch is installed);
             examples/s, GFLOP/s (XLA's count), MFU against a matmul measured in this run; and the
             full nsynth_mixup step (waveform → log-mel on device → encoder → mixup → Adam)
@@ -133,7 +134,8 @@ def main(argv):
         if "train" in parts:
             xla, flops = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value)
             im2col, _ = encoder_step(name, batch, conv="im2col", dtype=_DTYPE.value)
-            contenders = {"overtone xla": xla, "overtone im2col": im2col}
+            xla_pools, _ = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value, pooling="xla")
+            contenders = {"overtone xla": xla, "overtone im2col": im2col, "overtone xla, XLA's max-pool": xla_pools}
             contenders |= {"pytorch": reference.train_step} if reference else {}
             race(results, rows, "train", name, contenders, flops, peak)
             full, full_flops = pretraining_step(name, batch)

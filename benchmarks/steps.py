@@ -4,6 +4,8 @@ convolution formulation, plus the full pretraining step of `nsynth_mixup`."""
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +15,7 @@ from ml_collections import ConfigDict
 
 import encoders
 from encoders.compute import apply_compute
+from encoders.pooling import xla_pooling
 from runtime import mesh as meshlib
 from runtime.loop import build_steps
 from runtime.optim import build_optimizer
@@ -43,9 +46,12 @@ class _WithHead(nnx.Module):
         self.head = nnx.Linear(encoder.embedding_dim, 11, rngs=nnx.Rngs(1))
 
 
-def encoder_step(name: str, batch_size: int, conv: str = "auto", dtype: str = "float32") -> tuple[Runner, float]:
+def encoder_step(
+    name: str, batch_size: int, conv: str = "auto", dtype: str = "float32", pooling: str = "index"
+) -> tuple[Runner, float]:
     """Encoder + 11-way softmax head + cross-entropy + Adam on (B, 96, 64) patches: the work the
-    PyTorch reference does. Returns the runner and XLA's FLOP count for one step."""
+    PyTorch reference does. Returns the runner and XLA's FLOP count for one step. `pooling`:
+    the encoders' own (index-routed, encoders/pooling.py) or `xla` (nnx.max_pool, jnp.max)."""
     encoder = apply_compute(encoders.build_encoder(dict(name=name), rngs=nnx.Rngs(0)), conv=conv, dtype=dtype)
     mesh = meshlib.data_mesh()
 
@@ -63,7 +69,8 @@ def encoder_step(name: str, batch_size: int, conv: str = "auto", dtype: str = "f
         mesh,
     )
     step = jax.device_put(np.int32(0), meshlib.replicated(mesh))
-    compiled = steps.train_step.lower(steps.state, batch, step).compile()
+    with xla_pooling() if pooling == "xla" else contextlib.nullcontext():  # the encoder is traced here
+        compiled = steps.train_step.lower(steps.state, batch, step).compile()
     return Runner(compiled, steps.state, batch, step), xla_flops(compiled)
 
 

@@ -9,11 +9,11 @@ patches of any size, not only 96×64.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from encoders import pooling
 
 
 class ConvBlock(nnx.Module):
@@ -60,11 +60,10 @@ class CompactCNN(nnx.Module):
                 f"CompactCNN(in_channels={self.in_channels}) takes (batch, frames, bands"
                 f"{', channels' if self.in_channels > 1 else ''}) patches; got {patches.shape}"
             )
-        pool = functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2), padding="SAME")
         x = patches[..., None] if self.in_channels == 1 else patches
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i < len(self.blocks) - 1:
-                x = pool(x)
-        pooled = jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], axis=-1)
+                x = pooling.max_pool_2x2(x)
+        pooled = jnp.concatenate([x.mean(axis=(1, 2)), pooling.global_max(x)], axis=-1)
         return self.project(pooled)

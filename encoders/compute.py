@@ -14,12 +14,10 @@ Convolutions (`conv`):
     because no library offers it for `nnx.Conv`; im2col itself is the classic Caffe lowering.
     (Lowering the forward pass to im2col too was measured slower: XLA's forward convolution
     is good, and the 9×-sized column buffer is not free.)
-  * `auto` (default): `xla` on every backend today. On the 2-core CPU the two formulations
-    came out within the machine's run-to-run noise of each other (`python -m benchmarks`
-    races them interleaved: im2col ahead by 10–19 % for the compact CNN in two runs, behind by
-    5 % in the final one; VGGish within ±8 %), so the default stays with XLA's own path; on GPU
-    and TPU the convolution maps to cuDNN / the MXU. `--config.compute.conv=im2col` picks the
-    other on a machine where it measures faster.
+  * `auto` (default): what `python -m benchmarks --parts=train` measures faster on the device
+    at hand: `im2col` on CPU (1.6–1.8× XLA's kernel gradient for both encoders with jax
+    0.10.2; an earlier jax had them within noise, so re-measure after upgrading), `xla` on GPU
+    and TPU (cuDNN / the MXU).
   Both give the same numbers to float32 rounding (tests/test_compute.py).
 
 Dtype (`dtype`): `float32`, or `bfloat16` for mixed precision on accelerators: every
@@ -41,7 +39,7 @@ from jax import lax
 from overtone.errors import BadValueError
 
 CONV_IMPLS = ("auto", "xla", "im2col")
-AUTO_CONV = {"cpu": "xla", "gpu": "xla", "tpu": "xla"}  # backend → measured winner (benchmarks)
+AUTO_CONV = {"cpu": "im2col", "gpu": "xla", "tpu": "xla"}  # backend → measured winner (benchmarks)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from encoders import pooling
+
 PATCH_SHAPE = (96, 64)
 QUANTISE_RANGE = (-2.0, 2.0)  # vggish_params.QUANTIZE_MIN_VAL, QUANTIZE_MAX_VAL
 
@@ -58,7 +60,7 @@ class VGGish(nnx.Module):
         """(B, 96, 64) log-mel patches → (B, 128) embeddings."""
         if patches.shape[1:] != PATCH_SHAPE:
             raise ValueError(f"VGGish takes (batch, 96, 64) patches; got {patches.shape}")
-        pool = functools.partial(nnx.max_pool, window_shape=(2, 2), strides=(2, 2), padding="SAME")
+        pool = pooling.max_pool_2x2
         x = patches[..., None]
         x = pool(jax.nn.relu(self.conv1(x)))
         x = pool(jax.nn.relu(self.conv2(x)))

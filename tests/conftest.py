@@ -89,13 +89,18 @@ def tone(freq: float, seconds: float = 4.0, rate: int = 16000, amp: float = 0.5)
     return (amp * np.sin(2 * np.pi * freq * t) * np.exp(-t)).astype(np.float32)
 
 
-@pytest.fixture
-def subprocess_env(embedded_cache) -> dict:
+def environment_for(embedded_cache: Path) -> dict:
+    """The environment of a CLI the tests start: this checkout's code, the session's embedded corpora."""
     env = dict(os.environ)
     env["OVERTONE_CACHE"] = str(embedded_cache)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("NSYNTH_DIR", None)
     return env
+
+
+@pytest.fixture
+def subprocess_env(embedded_cache) -> dict:
+    return environment_for(embedded_cache)
 
 
 class Trained(nnx.Module):

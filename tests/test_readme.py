@@ -1,5 +1,7 @@
 """The README, run as written: every command of its shell blocks, from a copy of the checkout's
-root, with relative paths, in order.
+root, with relative paths. Pretraining commands run one test each; the downstream commands run
+in chains (a command after every one whose folder it names, in README order), one test each, so
+that the workers share them out.
 
 What the test changes, and nothing more (the README says the same): `/data/…` points at the
 embedded stand-ins written in the official layouts, the files an example calls the user's own
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO
+from conftest import REPO, environment_for
 from readme_commands import commands
 
 STEPS = "--config.train.num_steps=2 --config.train.batch_size=8"
@@ -234,26 +236,97 @@ def test_main_job_runs_as_written(tmp_path, subprocess_env):
     assert summary["evaluated"]["checkpoint"] == "best" and summary["export"] == str(root / "runs/nsynth_mixup/export")
 
 
-def test_every_downstream_command_runs_as_written(tmp_path, user_data, subprocess_env):
-    """Command 1 with the size override (compact), then every command that uses its run, its bundle
-    or the downstream data, in README order."""
-    root = _copy_checkout(tmp_path / "clone")
+DOWNSTREAM = [c for c in readme()[2:] if not c.startswith("python -m pretrain ") and not _excused(c)]
+MAIN_RUN = "runs/nsynth_mixup"  # command 1's run, which the fixture below writes for every chain
+
+
+def _folders(command: str) -> set[str]:
+    """The runs/… and bundles/… folders a command names, other than command 1's run."""
+    named = set()
+    for arg in shlex.split(command.split("  #")[0]):
+        parts = Path(arg.split("=", 1)[-1]).parts
+        if len(parts) >= 2 and parts[0] in ("runs", "bundles") and "/".join(parts[:2]) != MAIN_RUN:
+            named.add("/".join(parts[:2]))
+    return named
+
+
+def _chains(commands: list[str]) -> list[list[str]]:
+    """The commands grouped so that a command runs after every one whose folder it names (in
+    README order): chains share no folder, so each is a test of its own."""
+    chains: list[tuple[set[str], list[str]]] = []
+    for command in commands:
+        folders, joined = _folders(command), []
+        for chain in chains:
+            if chain[0] & folders:
+                joined.append(chain)
+        merged = (folders.union(*(c[0] for c in joined)), [c for chain in joined for c in chain[1]] + [command])
+        merged[1].sort(key=commands.index)
+        chains = [c for c in chains if c not in joined] + [merged]
+    return [commands_ for _, commands_ in sorted(chains, key=lambda c: commands.index(c[1][0]))]
+
+
+CHAINS = _chains(DOWNSTREAM)
+
+
+def test_the_downstream_chains_hold_every_downstream_command_once():
+    assert sorted(c for chain in CHAINS for c in chain) == sorted(DOWNSTREAM) and len(DOWNSTREAM) >= 15
+    assert _chains(["python -m a --out=runs/x", "python -m b --workdir=runs/y", "python -m c runs/x runs/y"]) == [
+        ["python -m a --out=runs/x", "python -m b --workdir=runs/y", "python -m c runs/x runs/y"]
+    ]
+    export = next(chain for chain in CHAINS if any(c.startswith("python -m pretrain.export ") for c in chain))
+    assert any(c.startswith("python -m encoders.embed ") for c in export)  # the bundle it writes is used after it
+
+
+@pytest.fixture(scope="module")
+def downstream_root(tmp_path_factory, user_data, embedded_cache) -> Path:
+    """A clone with the user's files and command 1's run (with the size override, compact): what
+    every downstream chain starts from. Chains that one worker runs share it (their folders differ)."""
+    root = _copy_checkout(tmp_path_factory.mktemp("downstream") / "clone")
     _prepare_clone(root, user_data)
-    env = _env(subprocess_env)
     main_job = readme()[0].split("&& ")[-1]
-    _run(f"{main_job} {MAIN_JOB_OVERRIDE} {COMPACT}", root, env)
-    ran = []
-    for command in readme()[2:]:
-        if command.startswith("python -m pretrain ") or _excused(command):
-            continue
-        _run(_as_run(command, user_data), root, env)
-        _promised(command, root)
-        ran.append(command)
-    assert len(ran) >= 15
-    summary = json.loads((root / "runs" / "irmas_finetune_s0" / "summary.json").read_text())
-    assert summary["final_step"] == 2
+    _run(f"{main_job} {MAIN_JOB_OVERRIDE} {COMPACT}", root, _env(environment_for(embedded_cache)))
+    return root
+
+
+def _check_irmas_finetune(root: Path) -> None:
+    assert json.loads((root / "runs" / "irmas_finetune_s0" / "summary.json").read_text())["final_step"] == 2
+
+
+def _check_embeddings(root: Path) -> None:
     with np.load(root / "embeddings.npz", allow_pickle=False) as stored:
         assert len(stored["paths"]) == 3 and np.isfinite(stored["embeddings"]).all()
+
+
+def _check_compare(root: Path) -> None:
     assert (root / "runs" / "compare" / "compare.png").is_file()
+
+
+def _check_probe_compare(root: Path) -> None:
     probe = (root / "runs" / "probe_compare" / "compare.md").read_text()
     assert probe.count("| 3 |") == 2 and "openmic_f1" not in probe  # two encoders, 3 seeds each
+
+
+CHECKS = {  # what a command's outputs hold, beyond the files it promises
+    "--workdir=runs/irmas_finetune_s0": _check_irmas_finetune,
+    "--out=embeddings.npz": _check_embeddings,
+    "--out=runs/compare ": _check_compare,
+    "--out=runs/probe_compare": _check_probe_compare,
+}
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids=[f"downstream{i}" for i in range(len(CHAINS))])
+def test_every_downstream_command_runs_as_written(chain, downstream_root, user_data, embedded_cache):
+    """Every command that uses command 1's run, its bundle or the downstream data, in README
+    order within its chain."""
+    env = _env(environment_for(embedded_cache))
+    for command in chain:
+        _run(_as_run(command, user_data), downstream_root, env)
+        _promised(command, downstream_root)
+        for marker, check in CHECKS.items():
+            if marker in f"{command} ":
+                check(downstream_root)
+
+
+def test_every_output_check_names_a_readme_command():
+    for marker in CHECKS:
+        assert any(marker in f"{c} " for c in DOWNSTREAM), f"CHECKS names {marker!r}, which no README command has"

@@ -211,7 +211,7 @@ def in_process(embedded_cache, monkeypatch):
         release(workdir)
 
 
-SLOWEST_FIRST = ("test_readme.py",)  # minutes each: started first, so the workers finish together
+SLOWEST_FIRST = ("test_readme.py", "test_multiprocess.py", "test_pooling.py")  # started first: workers end together
 
 
 def pytest_collection_modifyitems(items):

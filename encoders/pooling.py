@@ -8,18 +8,18 @@ positive activations have probability zero, and ReLU's zeros get no gradient eit
 Why by hand, twice over:
 
 * Speed. XLA lowers `reduce_window`'s gradient to select-and-scatter, which on CPU took 6–10×
-  longer than elementwise selects (214 ms against 37 ms for the compact CNN's first pool at
-  batch 64; `python -m benchmarks` races the two).
+  longer than elementwise selects for the compact CNN's first pool (`python -m benchmarks`
+  races the whole train step with XLA's pooling beside this one).
 * Correctness. JAX differentiates a max by comparing the input with the output
   (`x == max(x)`), and XLA is free to recompute the input inside the fusion that does that
-  comparison — from the convolution output, with other rounding than the copy the max was taken
-  of. When no element compares equal, the gradient is 0/0. `docs/methods.md §3` gives
+  comparison — from the convolution output, with other rounding than the copy the max was
+  taken of. When no element compares equal, the gradient is 0/0. `docs/methods.md §3` gives
   the smallest case (conv → batch-norm → ReLU → global max: NaN gradients for 8 of 256
-  channels at XLA's optimisation level 0). A comparison against a recomputed window maximum fails the same way, which is
-  why an earlier hand-written pool's gradients went wrong inside the full training step while
-  being right in isolation. Here the forward pass records *which* element won, as an integer,
-  and the backward pass only compares integers: however XLA rounds, each output's gradient
-  goes to exactly one input of its window.
+  channels at XLA's optimisation level 0). A comparison against a recomputed window maximum
+  fails the same way, which is why an earlier hand-written pool's gradients went wrong inside
+  the full training step while being right in isolation. Here the forward pass records
+  *which* element won, as an integer, and the backward pass only compares integers: however
+  XLA rounds, each output's gradient goes to exactly one input of its window.
 """
 
 from __future__ import annotations

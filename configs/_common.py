@@ -14,8 +14,10 @@ def nsynth_data() -> ConfigDict:
             sources=(),  # subset of ('acoustic', 'electronic', 'synthetic')
             pitch_min=0,
             pitch_max=127,
+            splits="official",  # or "zhong_pooled": train + valid pooled and re-cut 96/4 % (Zhong et al.)
             drop_silent=True,
-            silence_threshold=1e-4,  # peak |amplitude| at or below which a note is silent
+            silence_threshold=1e-4,  # the measure's value at or below which a note is silent
+            silence_measure="peak",  # peak |amplitude|, or "mean_abs" (Zhong et al.: 5e-4)
             max_bad_fraction=0.01,  # of a whole split; more unreadable files stop the run
             max_seconds=3600.0,  # longer audio files (by their header) are refused as unreadable
             segment_patches=1,  # training crop length in 0.96-s patches (1 → 0.975 s)
@@ -29,6 +31,7 @@ def nsynth_data() -> ConfigDict:
             # training-only augmentation probabilities (corpora/augment.py, corpora/notes.py)
             augment=dict(
                 concat_prob=0.0,
+                chain_prob=1.0,  # the probability that the effects below run at all
                 pitch_shift=0.0,
                 gain=0.0,
                 lowpass=0.0,
@@ -77,7 +80,7 @@ def nsynth_pretraining(arg, objective: dict, **variants) -> tuple[ConfigDict, di
     config = runtime(batch_size=64)
     config.data = nsynth_data()
     config.encoder = dict(name=values["encoder"])
-    if values["encoder"] == "sinc":  # Zhong et al.'s encoder learns its filters from the waveform
+    if values["encoder"] in ("sinc", "sinc_zhong"):  # Zhong et al.'s encoder learns its filters from the waveform
         values["frontend"] = values["frontend"] or "waveform"
     if values["frontend"]:  # checked where it is built; a multi-channel one sets the encoder's in_channels there
         config.frontend = dict(name=values["frontend"])

@@ -31,6 +31,7 @@ def get_config(arg=None):
         )
         zhong = ("concat_prob", "pitch_shift", "gain", "lowpass", "highpass", "delay", "reverb", "noise")
         config.data.augment = {name: 0.3 if name in zhong else 0.0 for name in config.data.augment}
+        config.data.augment.chain_prob = 1.0
     elif variant["recipe"] != "taenzer":
         raise unknown_name("recipe", variant["recipe"], ("taenzer", "zhong"), where="config variant")
     return config

@@ -1,11 +1,11 @@
 """Zhong et al. 2023's IRMAS fine-tuning recipe, as their reference code runs it.
 
-    python -m finetune --config=zhong_irmas --encoder=runs/mixup_zhong \
+    python -m finetune --config=zhong_irmas --encoder=runs/zhong_nsynth \
         --config.data.root=/data/IRMAS --workdir=runs/zhong_irmas
 
 Sources: Zhong et al., APSIPA 2023, and nii-yamagishilab/predominant-instrument-recognition —
 `experiments/finetune/irnet.sh` (epochs 40, lr 2.5e-4, warm-up 5 epochs, batch 64, cosine,
-BCE, `--csf mlp`), `doraemon/lms/irmas_mie.py` (Adam with weight_decay=5e-4 added to the
+BCE, `--csf mlp`), `src/lms/irmas_mie.py` (Adam with weight_decay=5e-4 added to the
 gradient; `transformers.get_cosine_schedule_with_warmup` stepped per batch; the `mlp` head:
 ReLU → BatchNorm1d → Dropout(0.15) → Linear; one learning rate for encoder and head),
 `evaluate.py` (the `last.ckpt` of each of seeds 1231, 2233 and 906, mean ± std; 1-s segments)
@@ -20,14 +20,14 @@ Deliberate deviations, each because the honest or the toolkit's way differs:
 - The decision threshold is chosen on validation (15 % of the training recordings, by
   recording); Zhong et al. chose it on the test set. Their optimistic number is in the report
   too, labelled (`extra.test_optimistic`), on the same grid.
-- A patch is the front-end's (VGGish: 0.96 s of audio, read from a 0.975-s crop), not exactly
-  their 1.0-s segment; the sinc encoder's waveform front-end keeps its own patch length.
+- A patch is the bundle's front-end's: their 1.0-s segment for an encoder from
+  `zhong_pretrain`; 0.96 s of audio, read from a 0.975-s crop, for VGGish.
 - Their `normalize_amp` (peak normalisation of each excerpt) is not applied: the toolkit's
   encoders are pretrained on unnormalised audio.
 - Their reduced-data subsets are fixed files we do not have; `data.train_fraction` draws the
   fraction per instrument with the run's seed.
-- Their network is their own (the `sinc` encoder is close, see `encoders/sinc.py`); this
-  recipe fine-tunes whichever encoder --encoder names. Without --encoder it starts from an
+- This recipe fine-tunes whichever encoder --encoder names; theirs is `zhong_pretrain`'s
+  (`sinc_zhong`, encoders/zhong.py). Without --encoder it starts from an
   untrained one: their random-init row, for which they used lr 3.5e-3 (set it with
   --config.optimizer.learning_rate=3.5e-3).
 """

@@ -92,23 +92,29 @@ def _fit(x: np.ndarray, length: int) -> np.ndarray:
 
 
 class AudioEffects:
-    """Draw and apply effects with per-effect probabilities (dict effect → probability)."""
+    """Draw and apply effects with per-effect probabilities (dict effect → probability). The
+    optional key `chain_prob` (default 1) is the probability that the chain runs at all, as in
+    Zhong et al.'s code (`aug_p` 0.3 around a chain whose effects have probabilities of their own)."""
 
     def __init__(self, probabilities: dict[str, float], sample_rate: int = 16000):
+        probabilities = dict(probabilities)
+        self.chain_prob = float(probabilities.pop("chain_prob", 1.0))
         unknown = sorted(set(probabilities) - set(EFFECTS))
         if unknown:
             raise UnknownNameError(f"unknown audio effect(s) {unknown}; valid: {list(EFFECTS)}")
-        if not all(0.0 <= p <= 1.0 for p in probabilities.values()):
+        if not all(0.0 <= p <= 1.0 for p in (*probabilities.values(), self.chain_prob)):
             raise BadValueError(f"effect probabilities must lie in [0, 1]: {probabilities}")
         self.probabilities = {e: float(probabilities.get(e, 0.0)) for e in EFFECTS}
         self.rate = sample_rate
 
     @property
     def active(self) -> bool:
-        return any(self.probabilities.values())
+        return self.chain_prob > 0 and any(self.probabilities.values())
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         rate = self.rate
+        if self.chain_prob < 1.0 and rng.random() >= self.chain_prob:
+            return x
         for effect in EFFECTS:
             if rng.random() >= self.probabilities[effect]:
                 continue

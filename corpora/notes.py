@@ -51,12 +51,24 @@ def locate(data) -> tuple[Path, bool]:
     )
 
 
+def read_notes(data, root: Path, splits) -> dict[str, list[nsynth.Note]]:
+    """The notes of each split as `data.splits` forms them (nsynth.SPLIT_SCHEMES)."""
+    scheme, extract_dir = data.get("splits", "official"), data.extract_dir or None
+    if scheme == "zhong_pooled":
+        pooled = nsynth.zhong_pooled(root, extract_dir=extract_dir)
+        return {split: pooled[split] for split in splits}
+    if scheme != "official":
+        raise BadValueError(f"unknown data.splits {scheme!r}; valid: {list(nsynth.SPLIT_SCHEMES)}")
+    return {split: nsynth.read_split(root, split, extract_dir=extract_dir) for split in splits}
+
+
 def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
     root, embedded = locate(data)
     cache_dir = data.embedded.cache_dir or cache_root()
-    out, report = {}, {"root": str(root), "embedded": embedded, "splits": {}}
+    out, report = {}, {"root": str(root), "embedded": embedded, "splits": {}, "scheme": data.get("splits", "official")}
+    listed = read_notes(data, root, splits)
     for split in splits:
-        notes = nsynth.read_split(root, split, extract_dir=data.extract_dir or None)
+        notes = listed[split]
         chosen = nsynth.select(
             notes,
             families=tuple(data.families),
@@ -70,6 +82,7 @@ def load_corpus(data, *, bad_log: BadFileLog, splits=nsynth.SPLITS) -> Corpus:
                 chosen,
                 bad_log=bad_log,
                 silence_threshold=data.silence_threshold,
+                silence_measure=data.get("silence_measure", "peak"),
                 cache_dir=cache_dir,
                 workers=data.workers,
                 what=f"NSynth {split}",

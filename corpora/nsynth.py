@@ -125,8 +125,10 @@ def _extract(archive: Path, name: str, target: Path) -> Path:
     return target / name
 
 
-def read_split(root: str | Path, split: str, *, extract_dir: str | Path | None = None) -> list[Note]:
-    """All notes of one split, validated, sorted by note_str."""
+def read_split(
+    root: str | Path, split: str, *, extract_dir: str | Path | None = None, file_order: bool = False
+) -> list[Note]:
+    """All notes of one split, validated, sorted by note_str (or in examples.json's order)."""
     folder = split_dir(root, split, extract_dir=extract_dir)
     path = folder / "examples.json"
     try:
@@ -135,11 +137,35 @@ def read_split(root: str | Path, split: str, *, extract_dir: str | Path | None =
         raise NSynthFormatError(f"{path} is not valid JSON: {str(err)[:300]}") from err
     if not isinstance(entries, dict):
         raise NSynthFormatError(f"{path} must hold a JSON object keyed by note_str, got {type(entries).__name__}")
-    notes = sorted((_parse(path, folder, key, e) for key, e in entries.items()), key=lambda n: n.note_str)
-    for before, after in itertools.pairwise(notes):
+    notes = [_parse(path, folder, key, e) for key, e in entries.items()]
+    by_name = sorted(notes, key=lambda n: n.note_str)
+    for before, after in itertools.pairwise(by_name):
         if before.note_str == after.note_str:
             raise NSynthFormatError(f"{path}: note_str {after.note_str!r} is given by two entries")
-    return notes
+    return notes if file_order else by_name
+
+
+# How the training and validation notes are formed (`data.splits`): the official splits, or Zhong
+# et al.'s — NSynth's train and valid pooled (953 + 53 = 1006 instruments), shuffled and cut 96 % /
+# 4 % (their write_metadata_nsynth.py); test stays the official test split.
+SPLIT_SCHEMES = ("official", "zhong_pooled")
+
+
+def zhong_pooled(root: str | Path, *, extract_dir: str | Path | None = None) -> dict[str, list[Note]]:
+    """Zhong et al.'s pretraining splits, note for note: train's then valid's entries in their
+    examples.json order, `random.seed(39); random.shuffle(...)` (Python's generator, so the same
+    permutation as theirs), the first int(0.96 · n) for training and the rest for validation."""
+    import random
+
+    pooled = [
+        n for split in ("train", "valid") for n in read_split(root, split, extract_dir=extract_dir, file_order=True)
+    ]
+    names = {n.note_str for n in pooled}
+    if len(names) != len(pooled):
+        raise NSynthFormatError(f"{root}: a note_str appears in both nsynth-train and nsynth-valid")
+    random.Random(39).shuffle(pooled)
+    cut = int(0.96 * len(pooled))
+    return {"train": pooled[:cut], "valid": pooled[cut:], "test": read_split(root, "test", extract_dir=extract_dir)}
 
 
 class DuplicateKeyError(ValueError):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from overtone.audio import AudioError, BadFileLog, load_audio
+from overtone.errors import BadValueError
 from overtone.progress import track
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,21 @@ def scan(
     *,
     bad_log: BadFileLog,
     silence_threshold: float,
+    silence_measure: str = "peak",
     cache_dir: str | Path | None,
     workers: int = 4,
     sample_rate: int = 16000,
     what: str = "one split",
 ) -> tuple[list, int, dict[str, int]]:
-    """(readable non-silent records, number of silent ones, key → length in samples). Stops with
+    """(readable non-silent records, number of silent ones, key → length in samples). A record is
+    silent when its `silence_measure` — "peak" |amplitude| or "mean_abs" (mean |amplitude|, Zhong
+    et al.'s test, with threshold 5e-4) — is at or below `silence_threshold`. Stops with
     TooManyBadFilesError when more than the allowed fraction of `records` (`what`, for the
     message) is unreadable."""
     cache = _Cache(cache_dir, records, sample_rate)
-    results: dict[str, tuple[float, int]] = {}
+    if silence_measure not in MEASURES:
+        raise BadValueError(f"unknown silence measure {silence_measure!r}; valid: {list(MEASURES)}")
+    results: dict[str, list] = {}  # key → [peak, length, mean |amplitude|]
 
     def measure(record):
         hit = cache.get(record)
@@ -47,7 +53,12 @@ def scan(
             wave = load_audio(record.path, sample_rate=sample_rate)
         except AudioError as err:
             return str(err)
-        return [float(np.max(np.abs(wave), initial=0.0)), int(wave.shape[0])]
+        magnitude = np.abs(wave)
+        return [
+            float(np.max(magnitude, initial=0.0)),
+            int(wave.shape[0]),
+            float(np.mean(magnitude)) if len(wave) else 0.0,
+        ]
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
         measured = track(pool.map(measure, records), len(records), "decode scan")
@@ -60,8 +71,12 @@ def scan(
                 results[record.key] = result
     cache.save()
     bad_log.judge(len(records) - len(results), len(records), what)
-    kept = [r for r in records if r.key in results and results[r.key][0] > silence_threshold]
-    return kept, len(results) - len(kept), {k: length for k, (_, length) in results.items()}
+    column = MEASURES[silence_measure]
+    kept = [r for r in records if r.key in results and results[r.key][column] > silence_threshold]
+    return kept, len(results) - len(kept), {k: result[1] for k, result in results.items()}
+
+
+MEASURES = {"peak": 0, "mean_abs": 2}  # → position in a scan result
 
 
 class _Cache:
@@ -70,7 +85,7 @@ class _Cache:
         self.path = None
         if cache_dir and len(records):
             folder = str(Path(records[0].path).parent.resolve())
-            digest = hashlib.sha1(f"scan-v2:{folder}@{sample_rate}".encode()).hexdigest()[:16]
+            digest = hashlib.sha1(f"scan-v3:{folder}@{sample_rate}".encode()).hexdigest()[:16]
             self.path = Path(cache_dir) / "scans" / f"{digest}.json"
             if self.path.is_file():
                 try:

@@ -19,9 +19,16 @@ from encoders.frontend import FRONTENDS, LogMel, build_frontend
 from encoders.logmel_stats import LogMelStats
 from encoders.sinc import SincResNet
 from encoders.vggish import VGGish
+from encoders.zhong import ZhongSincNet
 from overtone.errors import UnknownNameError, unknown_name
 
-ENCODERS = {"vggish": VGGish, "compact": CompactCNN, "sinc": SincResNet, "logmel_stats": LogMelStats}
+ENCODERS = {
+    "vggish": VGGish,
+    "compact": CompactCNN,
+    "sinc": SincResNet,
+    "sinc_zhong": ZhongSincNet,
+    "logmel_stats": LogMelStats,
+}
 
 __all__ = [
     "ENCODERS",

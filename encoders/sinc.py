@@ -1,10 +1,17 @@
-"""Zhong et al.'s waveform encoder (docs/methods.md §3): learnable sinc band-pass filters → ResNet-34 → LDE.
+"""A waveform encoder after Zhong et al. (docs/methods.md §3): learnable sinc band-pass filters → ResNet-34 → LDE.
+
+`encoders/zhong.py` (`sinc_zhong`) is their network as their code builds it; this `sinc` is the
+toolkit's variant, which differs from it thus: log(1 + |x|) after the sinc layer (theirs:
+batch-norm), 50 Hz minimum cut-off and bandwidth (theirs: 5 Hz), valid padding of the sinc
+convolution (theirs: reflected "same"), a 3×3 first convolution (theirs: 7×7), no frequency
+average before pooling, 4 LDE components (theirs: 8, so 1024-d), and XLA's "SAME" padding and
+LeCun initialisation in the ResNet (theirs: PyTorch's). Their pretraining head's 512-unit
+dense + batch-norm layer is the objective's (`family_mixup`'s `hidden_dim`), not the encoder's.
 
 * SincConv (Ravanelli & Bengio 2018): 128 band-pass filters of 801 taps, stride 192, each
   defined by two learnable numbers — its low cut-off and bandwidth — initialised on the mel
   scale between 30 Hz and Nyquist; the kernel is (2f₂·sinc(2πf₂t) − 2f₁·sinc(2πf₁t)) × Hamming,
-  normalised by its peak 2(f₂ − f₁). Responses are compressed with log(1 + |x|) (our choice;
-  Zhong et al.'s code applies batch-norm there instead).
+  normalised by its peak 2(f₂ − f₁). Responses are compressed with log(1 + |x|).
 * ResNet-34 layout of basic blocks [3, 4, 6, 3] at widths 16, 32, 64, 128 (strides 1, 2, 2, 2),
   batch-norm, on the (frames × filters) map as a one-channel image.
 * LDE pooling (learnable dictionary encoding, Cai et al. 2018): 4 components of 128 dims, soft
@@ -21,30 +28,50 @@ import numpy as np
 from flax import nnx
 
 
-def mel_initial_bands(count: int, sample_rate: int, min_low: float, min_band: float) -> tuple[np.ndarray, np.ndarray]:
-    """SincNet's initial (low cut-off − min_low, bandwidth − min_band) in Hz, mel-spaced."""
+def mel_initial_bands(
+    count: int, sample_rate: int, min_low: float, min_band: float, start_hz: float = 30.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """SincNet's initial (low cut-off − min_low, bandwidth − min_band) in Hz: `count` + 1 edges
+    mel-spaced from `start_hz` (SincNet: 30 Hz; SpeechBrain and Zhong et al.: min_low) to
+    Nyquist − (min_low + min_band)."""
     to_mel = lambda hz: 2595 * np.log10(1 + hz / 700)  # noqa: E731
     edges = 700 * (
-        10 ** (np.linspace(to_mel(30.0), to_mel(sample_rate / 2 - (min_low + min_band)), count + 1) / 2595) - 1
+        10 ** (np.linspace(to_mel(start_hz), to_mel(sample_rate / 2 - (min_low + min_band)), count + 1) / 2595) - 1
     )
     return edges[:-1], np.diff(edges)
 
 
 def sinc_kernels(
-    low: jax.Array, band: jax.Array, *, taps: int, sample_rate: int, min_low: float, min_band: float
+    low: jax.Array,
+    band: jax.Array,
+    *,
+    taps: int,
+    sample_rate: int,
+    min_low: float,
+    min_band: float,
+    window: np.ndarray | None = None,
 ) -> jax.Array:
-    """(taps, filters) band-pass kernels from the learnable parameters (SincNet's formula)."""
+    """(taps, filters) band-pass kernels from the learnable parameters (SincNet's formula),
+    tapered by `window` (default: the symmetric Hamming window of `taps`)."""
     f1 = min_low + jnp.abs(low)
     f2 = jnp.clip(f1 + min_band + jnp.abs(band), min_low, sample_rate / 2)
     t = (jnp.arange(taps) - (taps - 1) / 2) / sample_rate
-    window = jnp.asarray(np.hamming(taps), jnp.float32)
+    window = jnp.asarray(np.hamming(taps) if window is None else window, jnp.float32)
     lowpass = lambda f: 2 * f[None, :] * jnp.sinc(2 * f[None, :] * t[:, None])  # noqa: E731  (jnp.sinc is sin(πx)/(πx))
     return (lowpass(f2) - lowpass(f1)) * window[:, None] / (2 * (f2 - f1))[None, :]
 
 
 class BasicBlock(nnx.Module):
-    def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs):
-        conv = lambda a, b, k, s: nnx.Conv(a, b, (k, k), strides=(s, s), padding="SAME", use_bias=False, rngs=rngs)  # noqa: E731
+    """ResNet's basic block. `torch_style`: PyTorch's symmetric padding (k // 2 on every side;
+    XLA's "SAME" pads a stride-2 convolution of an even size on one side only) and its Kaiming
+    normal (fan-out) initialisation, as torchvision-style reference code has them."""
+
+    def __init__(self, cin: int, cout: int, stride: int, *, rngs: nnx.Rngs, torch_style: bool = False):
+        def conv(a, b, k, s):
+            padding = ((k // 2, k // 2),) * 2 if torch_style else "SAME"
+            init = {"kernel_init": KAIMING_FAN_OUT} if torch_style else {}
+            return nnx.Conv(a, b, (k, k), strides=(s, s), padding=padding, use_bias=False, rngs=rngs, **init)
+
         self.conv1, self.norm1 = conv(cin, cout, 3, stride), nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
         self.conv2, self.norm2 = conv(cout, cout, 3, 1), nnx.BatchNorm(cout, momentum=0.9, rngs=rngs)
         self.projected = stride != 1 or cin != cout
@@ -56,6 +83,19 @@ class BasicBlock(nnx.Module):
         y = self.norm2(self.conv2(jax.nn.relu(self.norm1(self.conv1(x)))))
         skip = self.shortcut_norm(self.shortcut(x)) if self.projected else x
         return jax.nn.relu(y + skip)
+
+
+# torch.nn.init.kaiming_normal_(mode="fan_out", nonlinearity="relu"): N(0, 2 / fan_out), untruncated
+KAIMING_FAN_OUT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def lde(x: jax.Array, centres: jax.Array, precision: jax.Array) -> jax.Array:
+    """Learnable dictionary encoding (Cai et al. 2018): (N, positions, D) → (N, components·D),
+    Σ_t w_tc (x_t − μ_c) / Σ_t w_tc with w = softmax_c(−precision_c ‖x_t − μ_c‖²)."""
+    residual = x[:, :, None, :] - centres[None, None]  # (N, T, C, D)
+    weights = jax.nn.softmax(-precision * (residual**2).sum(-1), axis=-1)  # (N, T, C)
+    encoded = (weights[..., None] * residual).sum(1) / (weights.sum(1)[..., None] + 1e-9)
+    return encoded.reshape(x.shape[0], -1)
 
 
 class SincResNet(nnx.Module):
@@ -118,8 +158,5 @@ class SincResNet(nnx.Module):
         return self.lde(x.reshape(x.shape[0], -1, x.shape[-1]))
 
     def lde(self, x: jax.Array) -> jax.Array:
-        """(N, positions, D) → (N, components·D): Σ_t w_tc (x_t − μ_c) / Σ_t w_tc, w = softmax_c(−s_c‖x_t − μ_c‖²)."""
-        residual = x[:, :, None, :] - self.centres[...][None, None]  # (N, T, C, D)
-        weights = jax.nn.softmax(-jnp.abs(self.scales[...]) * (residual**2).sum(-1), axis=-1)  # (N, T, C)
-        encoded = (weights[..., None] * residual).sum(1) / (weights.sum(1)[..., None] + 1e-9)
-        return encoded.reshape(x.shape[0], -1)
+        """(N, positions, D) → (N, components·D), precision |s_c| per component."""
+        return lde(x, self.centres[...], jnp.abs(self.scales[...]))

@@ -34,7 +34,7 @@ def torch_linear_init():
 
 
 class MLPHead(nnx.Module):
-    """Zhong et al.'s head (`--csf mlp` in their doraemon/lms/irmas_mie.py): the embedding →
+    """Zhong et al.'s head (`--csf mlp` in their src/lms/irmas_mie.py): the embedding →
     ReLU → batch-norm → dropout 0.15 → dense → sigmoid, initialised as PyTorch initialises it
     (kernel and bias U(±1/√fan_in); batch-norm momentum 0.1 in PyTorch's sense, ε 1e-5)."""
 

@@ -3,7 +3,10 @@
 The encoder embeds every 0.96-s patch of the clip; patch embeddings are averaged and a linear
 layer gives logits over the 11 NSynth families (or over instruments with
 `target='instrument'`). Training loss is softmax cross-entropy against label-smoothed
-one-hot targets.
+one-hot targets. With `hidden_dim` > 0 the head is Zhong et al.'s instead (their
+`instr_emd_sinc_model.py` fc0 + bn0 and `heads.py` LinearClsHead): dense to `hidden_dim`,
+batch-norm, leaky ReLU (slope 0.01), dense to the classes, the last layer initialised as their
+`init_weights` does it — weights N(1, 0.01²), bias 0.
 
 Mixup, as in Zhong et al.'s code: with probability `mixup_prob` per batch, draw
 λ ~ Beta(α, α), pair every example with its neighbour (the batch rolled by one), mix the
@@ -44,6 +47,7 @@ class FamilyMixup(nnx.Module):
         label_smoothing: float = 0.05,
         mixup_prob: float = 0.5,
         mixup_alpha: float = 0.4,
+        hidden_dim: int = 0,
         rngs: nnx.Rngs,
     ):
         if target not in TARGETS:
@@ -55,13 +59,27 @@ class FamilyMixup(nnx.Module):
         self.label_smoothing = label_smoothing
         self.mixup_prob = mixup_prob
         self.mixup_alpha = mixup_alpha
-        self.classifier = nnx.Linear(
-            embedding_dim, num_classes, kernel_init=nnx.initializers.xavier_uniform(), rngs=rngs
-        )
+        if hidden_dim < 0:
+            raise BadValueError(f"family_mixup hidden_dim must be 0 (a linear head) or positive, got {hidden_dim}")
+        self.hidden_dim = hidden_dim
+        if hidden_dim:
+            # PyTorch's nn.Linear default: U(±1/√fan_in) for weights and bias
+            bound = embedding_dim**-0.5
+            uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)  # noqa: E731
+            self.hidden = nnx.Linear(embedding_dim, hidden_dim, kernel_init=uniform, bias_init=uniform, rngs=rngs)
+            self.hidden_norm = nnx.BatchNorm(hidden_dim, momentum=0.9, rngs=rngs)
+            ones_ish = lambda key, shape, dtype=jnp.float32: 1.0 + 0.01 * jax.random.normal(key, shape, dtype)  # noqa: E731
+            self.classifier = nnx.Linear(hidden_dim, num_classes, kernel_init=ones_ish, rngs=rngs)
+        else:
+            self.classifier = nnx.Linear(
+                embedding_dim, num_classes, kernel_init=nnx.initializers.xavier_uniform(), rngs=rngs
+            )
 
     def logits(self, encoder, frontend, audio: jax.Array) -> jax.Array:
-        embeddings = encoders.encode_clips(encoder, frontend, audio)  # (B, P, D)
-        return self.classifier(embeddings.mean(axis=1))
+        pooled = encoders.encode_clips(encoder, frontend, audio).mean(axis=1)  # (B, P, D) → (B, D)
+        if self.hidden_dim:
+            pooled = jax.nn.leaky_relu(self.hidden_norm(self.hidden(pooled)), negative_slope=0.01)
+        return self.classifier(pooled)
 
     def __call__(self, encoder, frontend, batch: dict, key: jax.Array, *, train: bool):
         labels = batch[self.target]

@@ -43,6 +43,14 @@ OPERATIONAL = frozenset(
         "export",
     }
 )
+# Keys added to the configs after runs were recorded without them, each with the value that does
+# what those runs did: a key at that value counts as absent, so an older run directory still
+# resumes (and keeps its fingerprint) under today's configs.
+ADDED_KEYS = {
+    "data.splits": "official",
+    "data.silence_measure": "peak",
+    "data.augment.chain_prob": 1.0,
+}
 RECORD = "config.json"
 _HELD: dict[Path, int] = {}  # folder → file descriptor of its lock, kept open for the process's life
 
@@ -65,14 +73,21 @@ def _operational(key: str) -> bool:
     return key in OPERATIONAL or any(key.endswith("." + k) for k in OPERATIONAL)
 
 
+def _determining(config: dict) -> dict[str, object]:
+    return {
+        k: v
+        for k, v in sorted(flatten(config).items())
+        if not _operational(k) and not (k in ADDED_KEYS and v == ADDED_KEYS[k])
+    }
+
+
 def fingerprint(config: dict) -> str:
-    determining = {k: v for k, v in sorted(flatten(config).items()) if not _operational(k)}
-    return hashlib.sha256(json.dumps(determining, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_determining(config), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def differing_keys(old: dict, new: dict) -> list[str]:
-    a, b = flatten(old), flatten(new)
-    return sorted(k for k in set(a) | set(b) if not _operational(k) and a.get(k, "<absent>") != b.get(k, "<absent>"))
+    a, b = _determining(old), _determining(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
 
 
 def open_workdir(workdir: str | Path, config: dict, *, fresh: bool = False, write: bool = True) -> Path:

@@ -36,6 +36,7 @@ VARIANTS = {
     "irmas_attention": [""],
     "irmas_finetune": [""],
     "zhong_irmas": [""],
+    "zhong_pretrain": ["", "encoder=compact"],
     "openmic_forest": [""],
     "probe": [""],
     "folder_4class_cnn": [""],
@@ -66,8 +67,8 @@ def test_config_loads_and_builds(name, arg):
         return
     if "objective" in config:  # pretraining
         model = nnx.eval_shape(lambda: build_model(config, NUM_CLASSES))  # shapes only: fast
-        assert model.encoder.embedding_dim == (512 if config.encoder.name == "sinc" else 128)
-        assert (config.frontend.name == "waveform") == (config.encoder.name == "sinc")
+        assert model.encoder.embedding_dim == {"sinc": 512, "sinc_zhong": 1024}.get(config.encoder.name, 128)
+        assert (config.frontend.name == "waveform") == (config.encoder.name in ("sinc", "sinc_zhong"))
         import encoders
 
         completed = encoders.match_frontend(config.encoder.to_dict(), config.frontend.to_dict())
@@ -114,7 +115,10 @@ def test_variant_strings():
     [
         ("--config.train.nope=1", "nope"),
         ("--config.train.batch_size=many", "batch_size"),
-        ("--config=nsynth_mixup:encoder=resnet", "registered: ['compact', 'logmel_stats', 'sinc', 'vggish']"),
+        (
+            "--config=nsynth_mixup:encoder=resnet",
+            "registered: ['compact', 'logmel_stats', 'sinc', 'sinc_zhong', 'vggish']",
+        ),
     ],
 )
 def test_cli_refuses_unknown_keys_bad_types_and_names(flag, message, tmp_path, subprocess_env):

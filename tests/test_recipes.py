@@ -16,7 +16,7 @@ from runtime.optim import learning_rate_schedule
 
 
 def test_zhong_irmas_is_their_fine_tuning_script():
-    """experiments/finetune/irnet.sh and doraemon/lms/irmas_mie.py, value by value."""
+    """experiments/finetune/irnet.sh and src/lms/irmas_mie.py, value by value."""
     config = configured("zhong_irmas")
     opt = config.optimizer
     assert (opt.name, opt.learning_rate, opt.weight_decay, opt.schedule) == ("adam", 2.5e-4, 5e-4, "cosine")

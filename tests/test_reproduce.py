@@ -4,14 +4,16 @@ process (the stage's train function with the command's config, as the CLI builds
 `in_process` fixture); `finetune.compare` lines run as commands.
 
 The size override, as the README test's: 2 steps of batch 8, the family probe on 32 + 32
-notes, and the compact encoder for VGGish and for the `sinc` encoder of Zhong et al.'s lines
-(`random:compact` for `random:vggish` and `random:sinc`; a 2-step sinc run compiles its
-ResNet-34 for over a minute, and tests/test_encoders.py and test_pretrained.py cover it).
+notes, and the compact encoder for VGGish and for the `sinc` and `sinc_zhong` encoders of Zhong
+et al.'s lines (`random:compact` for any `random:NAME`; a 2-step sinc run compiles its ResNet-34
+for over a minute, and tests/test_encoders.py, test_zhong_recipe.py and test_pretrained.py
+cover them).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -54,9 +56,11 @@ def _as_test(command: str, data, root) -> tuple[str, str, str, list[str]] | None
         return None
     flags = dict(w[2:].split("=", 1) for w in words[3:])
     spec, workdir = flags.pop("config").replace("encoder=sinc", "encoder=compact"), flags.pop("workdir")
+    if spec == "zhong_pretrain":  # their ResNet-34 on waveforms: the compact CNN with its own front-end
+        spec = "zhong_pretrain:encoder=compact"
     overrides = [f"--{k}={v}" for k, v in flags.items() if k != "encoder"]
     if "encoder" in flags:
-        source = flags["encoder"].replace("random:vggish", "random:compact").replace("random:sinc", "random:compact")
+        source = re.sub(r"^random:\w+", "random:compact", flags["encoder"])
         source = source if source.startswith("random:") else str(root / source)
         overrides.append(f"--config.encoder.source={source}")
     if words[2] == "pretrain":

@@ -78,6 +78,20 @@ def test_another_config_is_refused_with_nothing_changed(run, other):
     assert tree_digest(run) == before
 
 
+def test_a_run_recorded_before_a_key_was_added_resumes_under_its_old_behaviour(run):
+    """ADDED_KEYS: today's configs name data.splits etc.; a run recorded without them resumes
+    when they hold the value that does what it did, and is refused when they do not."""
+    from runtime.workdir import ADDED_KEYS
+
+    today = changed(data={"splits": "official", "augment": {"chain_prob": 1.0}})
+    assert {"data.splits", "data.augment.chain_prob"} <= set(ADDED_KEYS)
+    assert fingerprint(today) == fingerprint(CONFIG) and not differing_keys(CONFIG, today)
+    open_workdir(run, today)
+    other = changed(data={"splits": "zhong_pooled"})
+    with pytest.raises(WorkdirError, match=r"data.splits: '<absent>' → 'zhong_pooled'"):
+        open_workdir(run, other)
+
+
 def test_fresh_moves_the_old_run_aside(run):
     release(run)
     open_workdir(run, changed(seed=1), fresh=True)

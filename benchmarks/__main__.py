@@ -1,6 +1,10 @@
 """python -m benchmarks [--parts=compile,train,embed,pipeline,frontend,head] [--encoders=vggish,compact]
                         [--batch_size=64] [--rounds=5] [--dtype=float32|bfloat16] [--allocator=warm|system]
                         [--out=FILE.json] [--markdown=FILE.md]
+python -m benchmarks --accelerator [--batch_size=256] [--encoders=…] [--out=…] [--markdown=…]
+                        float32 and bfloat16 throughput and MFU of both steps, the PCM-cache pipeline
+                        at one worker per core against them, and one NSynth epoch extrapolated
+                        (benchmarks/accelerator.py; on a lent GPU, scripts/accelerator_check.sh)
 
 Everything measured in one process, on this machine, as ratios where there is something to race:
   compile   the pretraining step's compile time, cold and from the persistent compilation cache
@@ -39,6 +43,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute
 _ALLOCATOR = flags.DEFINE_enum("allocator", "warm", ["warm", "system"], "heap setting for the process")
 _OUT = flags.DEFINE_string("out", "", "write the results here as JSON")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "write the table here as Markdown")
+_ACCELERATOR = flags.DEFINE_bool("accelerator", False, "the accelerator check instead of --parts")
 
 
 def compile_times(name: str, batch: int) -> dict:
@@ -116,6 +121,13 @@ def main(argv):
         "date": time.strftime("%Y-%m-%d"),
     }
     rows = []
+    if _ACCELERATOR.value:
+        from benchmarks.accelerator import check
+
+        batch = results["batch_size"] = batch if flags.FLAGS["batch_size"].present else 256
+        found, rows = check(_ENCODERS.value, batch, _ROUNDS.value)
+        results |= found
+        parts = set()
     if "compile" in parts:
         for name in _ENCODERS.value:
             c = results[f"compile_{name}"] = compile_times(name, batch)
@@ -124,12 +136,13 @@ def main(argv):
                 f"| compile nsynth_mixup step, {name} | cold | {c['cold_seconds']:.1f} s | "
                 f"from the persistent cache {cached:.1f} s | one step {step:.2f} s |"
             )
-    peak = results["matmul_gflops_per_second"] = matmul_peak(5)
-    rows.append(f"| matmul 2048² float32 | XLA | | {peak:.0f} GFLOP/s (the peak MFU is against) | |")
-    have_torch = torch_reference.available()
-    if not have_torch:
-        print("PyTorch is not installed: racing no reference (pip install torch==2.13.0 for the CPU build)")
-    for name in _ENCODERS.value:
+    if parts & {"train", "embed"}:
+        peak = results["matmul_gflops_per_second"] = matmul_peak(5)
+        rows.append(f"| matmul 2048² float32 | XLA | | {peak:.0f} GFLOP/s (the peak MFU is against) | |")
+        have_torch = torch_reference.available()
+        if not have_torch:
+            print("PyTorch is not installed: racing no reference (pip install torch==2.13.0 for the CPU build)")
+    for name in _ENCODERS.value if parts & {"train", "embed"} else ():
         reference = torch_reference.Reference(name, batch) if have_torch else None
         if "train" in parts:
             xla, flops = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value)

@@ -28,7 +28,7 @@ def input_pipeline(batch_size: int, workers: int, batches: int, *, cache: bool =
 
     bad = BadFileLog(0.01)
     data = ConfigDict(nsynth_data())
-    data.augment = {name: augment for name in data.augment}
+    data.augment = {name: augment for name in data.augment} | {"chain_prob": 1.0}  # every effect at `augment`
     corpus = load_corpus(data, bad_log=bad, splits=("train",))
     extra = {}
     if cache:

@@ -84,13 +84,13 @@ def embed_step(name: str, batch_size: int, conv: str = "auto") -> tuple[callable
     return (lambda: compiled(state, x).block_until_ready()), xla_flops(compiled)
 
 
-def pretraining_step(name: str, batch_size: int, conv: str = "auto") -> tuple[Runner, float]:
+def pretraining_step(name: str, batch_size: int, conv: str = "auto", dtype: str = "float32") -> tuple[Runner, float]:
     """The full `nsynth_mixup` step: waveform → on-device log-mel → encoder → mixup softmax → Adam."""
     from configs.nsynth_mixup import get_config
     from pretrain import build_model
 
     config = get_config(f"encoder={name}")
-    config.compute.conv = conv
+    config.compute.conv, config.compute.dtype = conv, dtype
     frontend = encoders.build_frontend(config.frontend)
     model = build_model(config, {"family": 11, "instrument": 1006})
     mesh = meshlib.data_mesh()

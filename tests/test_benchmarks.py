@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 
@@ -27,3 +28,22 @@ def test_benchmark_cli_writes_json_and_markdown(tmp_path):
     assert 0 < results["embed_compact"]["overtone"]["mfu"] < 1.5
     assert results["frontend"]["max_abs_deviation_from_vggish_recipe"]["float64"] < 1e-4
     assert "| embed compact, batch 4 | overtone |" in table.read_text()
+
+
+def test_the_accelerator_check_measures_both_dtypes_and_extrapolates_an_epoch(embedded_cache, monkeypatch):
+    """`--accelerator`'s measurements, run here on the CPU (they are the same on a GPU): every
+    step in both dtypes, the pipeline as a multiple of the step, the epoch from the slower."""
+    from benchmarks.accelerator import NSYNTH_TRAIN_NOTES, check
+
+    monkeypatch.setenv("OVERTONE_CACHE", str(embedded_cache))
+    results, rows = check(["compact"], batch=4, rounds=1, pipeline_batches=2, matmul_size=256)
+    pipeline = results["pipeline_cache_clips_per_second"]
+    assert pipeline > 0 and set(results["matmul_gflops_per_second"]) == {"float32", "bfloat16"}
+    for dtype in ("float32", "bfloat16"):
+        for kind in ("train", "nsynth_mixup"):
+            entry = results[f"{kind}_compact_{dtype}"]
+            assert entry["examples_per_second"] > 0 and 0 < entry["mfu"] < 2.0  # against a measured matmul
+        rate = results[f"nsynth_mixup_compact_{dtype}"]["examples_per_second"]
+        expected = NSYNTH_TRAIN_NOTES / min(rate, pipeline) / 60
+        assert results[f"epoch_compact_{dtype}_minutes"] == pytest.approx(expected, rel=1e-12)
+    assert len(rows) == 2 + 4 + 2 and all(row.startswith("| ") for row in rows)

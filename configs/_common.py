@@ -9,7 +9,11 @@ def nsynth_data() -> ConfigDict:
             dataset="nsynth",
             root="",  # or $NSYNTH_DIR; empty and unset → the embedded SoundFont corpus
             require_real=False,
-            extract_dir="",  # where .jsonwav.tar.gz archives are unpacked (default: beside them)
+            source="files",  # or "tfds": a prepared TensorFlow Datasets copy (pip install -e ".[tfds]")
+            tfds_dir="",  # its data_dir (or version folder); empty → $TFDS_DATA_DIR or ~/tensorflow_datasets
+            tfds_name="nsynth/full",
+            extract_dir="",  # where .jsonwav.tar.gz archives are unpacked (default: beside them) or a
+            # TFDS copy converted to the official layout (default: the cache, $OVERTONE_CACHE)
             families=(),  # e.g. ('keyboard', 'string'); empty = all 11
             sources=(),  # subset of ('acoustic', 'electronic', 'synthetic')
             pitch_min=0,

@@ -35,8 +35,22 @@ EMBEDDED_BANNER = """
 ======================================================================"""
 
 
+SOURCES = ("files", "tfds")  # data.source: the official files, or a prepared TensorFlow Datasets copy
+
+
 def locate(data) -> tuple[Path, bool]:
-    """(root, embedded?) from the data config and the environment (`corpora.corpus.find_root`)."""
+    """(root, embedded?) from the data config and the environment (`corpora.corpus.find_root`);
+    with `data.source=tfds`, the official layout converted once from the prepared TFDS copy in
+    `data.tfds_dir` (corpora/nsynth_tfds.py)."""
+    source = data.get("source", "files")
+    if source == "tfds":
+        from corpora.nsynth_tfds import official_layout
+
+        if data.root:
+            raise BadValueError("data.source=tfds reads data.tfds_dir; data.root names the official files: give one")
+        return official_layout(data.tfds_dir, data.tfds_name, data.extract_dir), False
+    if source != "files":
+        raise BadValueError(f"unknown data.source {source!r}; valid: {list(SOURCES)}")
     embedded = data.embedded
     return find_root(
         data,

@@ -200,7 +200,7 @@ def _parse(path: Path, folder: Path, key: str, entry) -> Note:
     if missing:
         raise NSynthFormatError(f"{where}: missing field(s) {missing}; every entry needs {list(REQUIRED_FIELDS)}")
     note_str = entry.get("note_str", key)
-    if not isinstance(note_str, str) or not _plain_name(note_str):
+    if not isinstance(note_str, str) or not plain_name(note_str):
         raise NSynthFormatError(f"{where}: note_str {repr(note_str)[:100]} is not a plain file name")
     values = {}
     for field in REQUIRED_FIELDS:
@@ -225,7 +225,7 @@ def _parse(path: Path, folder: Path, key: str, entry) -> Note:
     )
 
 
-def _plain_name(name: str) -> bool:
+def plain_name(name: str) -> bool:
     return 0 < len(name) <= 200 and name not in (".", "..") and not any(c in name for c in "/\\\0")
 
 

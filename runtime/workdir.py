@@ -50,6 +50,9 @@ ADDED_KEYS = {
     "data.splits": "official",
     "data.silence_measure": "peak",
     "data.augment.chain_prob": 1.0,
+    "data.source": "files",
+    "data.tfds_dir": "",
+    "data.tfds_name": "nsynth/full",
 }
 RECORD = "config.json"
 _HELD: dict[Path, int] = {}  # folder → file descriptor of its lock, kept open for the process's life

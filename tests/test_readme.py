@@ -141,6 +141,9 @@ def user_data(tmp_path_factory, embedded_cache) -> Path:
     with open(data / "glove.6B.300d.txt", "w") as glove:  # GloVe's text format: word v1 … v300
         for quality, vector in zip(QUALITIES, load_quality_vectors(), strict=True):
             glove.write(CANDIDATES[quality][0] + " " + " ".join(f"{v:.6f}" for v in vector) + "\n")
+    from tfds_writer import notes_of, write_tfds  # the same notes as TFDS prepares them (data.source=tfds)
+
+    write_tfds(data / "tensorflow_datasets", notes_of(links["nsynth"]))
     clips = sorted((data / "FSD50K").glob("FSD50K.dev_audio/*.wav"))[:48]
     with open(data / "my_sounds.csv", "w", newline="") as manifest:
         writer = csv.writer(manifest)

@@ -148,7 +148,13 @@ def main(argv):
             xla, flops = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value)
             im2col, _ = encoder_step(name, batch, conv="im2col", dtype=_DTYPE.value)
             xla_pools, _ = encoder_step(name, batch, conv="xla", dtype=_DTYPE.value, pooling="xla")
-            contenders = {"overtone xla": xla, "overtone im2col": im2col, "overtone xla, XLA's max-pool": xla_pools}
+            whole, _ = encoder_step(name, batch, conv="im2col", dtype=_DTYPE.value, column_block_bytes=1 << 62)
+            contenders = {
+                "overtone xla": xla,
+                "overtone im2col": im2col,
+                "overtone im2col, one matmul": whole,
+                "overtone xla, XLA's max-pool": xla_pools,
+            }
             contenders |= {"pytorch": reference.train_step} if reference else {}
             race(results, rows, "train", name, contenders, flops, peak)
             full, full_flops = pretraining_step(name, batch)

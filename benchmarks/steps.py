@@ -47,11 +47,18 @@ class _WithHead(nnx.Module):
 
 
 def encoder_step(
-    name: str, batch_size: int, conv: str = "auto", dtype: str = "float32", pooling: str = "index"
+    name: str,
+    batch_size: int,
+    conv: str = "auto",
+    dtype: str = "float32",
+    pooling: str = "index",
+    column_block_bytes: int = 0,
 ) -> tuple[Runner, float]:
     """Encoder + 11-way softmax head + cross-entropy + Adam on (B, 96, 64) patches: the work the
     PyTorch reference does. Returns the runner and XLA's FLOP count for one step. `pooling`:
-    the encoders' own (index-routed, encoders/pooling.py) or `xla` (nnx.max_pool, jnp.max)."""
+    the encoders' own (index-routed, encoders/pooling.py) or `xla` (nnx.max_pool, jnp.max);
+    `column_block_bytes` > 0 replaces encoders.compute.COLUMN_BLOCK_BYTES for im2col (huge: one
+    matmul over the whole batch)."""
     encoder = apply_compute(encoders.build_encoder(dict(name=name), rngs=nnx.Rngs(0)), conv=conv, dtype=dtype)
     mesh = meshlib.data_mesh()
 
@@ -69,9 +76,25 @@ def encoder_step(
         mesh,
     )
     step = jax.device_put(np.int32(0), meshlib.replicated(mesh))
-    with xla_pooling() if pooling == "xla" else contextlib.nullcontext():  # the encoder is traced here
+    with contextlib.ExitStack() as scope:  # the encoder is traced here
+        if pooling == "xla":
+            scope.enter_context(xla_pooling())
+        if column_block_bytes:
+            scope.enter_context(_column_blocks(column_block_bytes))
         compiled = steps.train_step.lower(steps.state, batch, step).compile()
     return Runner(compiled, steps.state, batch, step), xla_flops(compiled)
+
+
+@contextlib.contextmanager
+def _column_blocks(size: int):
+    import encoders.compute
+
+    kept = encoders.compute.COLUMN_BLOCK_BYTES
+    encoders.compute.COLUMN_BLOCK_BYTES = size
+    try:
+        yield
+    finally:
+        encoders.compute.COLUMN_BLOCK_BYTES = kept
 
 
 def embed_step(name: str, batch_size: int, conv: str = "auto") -> tuple[callable, float]:

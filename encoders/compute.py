@@ -6,18 +6,19 @@ Convolutions (`conv`):
   * `xla`: `lax.conv_general_dilated`, XLA's own convolution. The right choice on GPU and
     TPU, where it maps to cuDNN / the MXU.
   * `im2col`: the forward pass is XLA's convolution, but the backward pass is rewritten
-    (a `jax.custom_vjp`): the kernel gradient as one im2col matmul — shifted slices of the
-    padded input concatenated along channels, (kh·kw·C_in, B·H·W) @ (B·H·W, C_out) — and the
-    input gradient as a forward convolution with the flipped kernel. On CPU, XLA computes the
+    (a `jax.custom_vjp`): the kernel gradient as im2col matmuls — shifted slices of the
+    padded input concatenated along channels, (kh·kw·C_in, b·H·W) @ (b·H·W, C_out), summed over
+    blocks of b examples whose column buffer fits in cache (`block_size`) — and the input
+    gradient as a forward convolution with the flipped kernel. On CPU, XLA computes the
     kernel gradient as a convolution with a batch-sized "kernel", its slowest case (35 GFLOP/s
     on VGGish's second layer against 220 for the same work as a matmul). Written by hand
     because no library offers it for `nnx.Conv`; im2col itself is the classic Caffe lowering.
     (Lowering the forward pass to im2col too was measured slower: XLA's forward convolution
     is good, and the 9×-sized column buffer is not free.)
   * `auto` (default): what `python -m benchmarks --parts=train` measures faster on the device
-    at hand: `im2col` on CPU (1.6–1.8× XLA's kernel gradient for both encoders with jax
-    0.10.2; an earlier jax had them within noise, so re-measure after upgrading), `xla` on GPU
-    and TPU (cuDNN / the MXU).
+    at hand: `im2col` on CPU (2026-12-04, jax 0.10.2: the VGGish train step 1.26× XLA's, the
+    compact CNN's level with it; re-measure after upgrading), `xla` on GPU and TPU (cuDNN / the
+    MXU).
   Both give the same numbers to float32 rounding (tests/test_compute.py).
 
 Dtype (`dtype`): `float32`, or `bfloat16` for mixed precision on accelerators: every
@@ -113,15 +114,46 @@ def _conv_backward(padding, precision, residuals, grad):
     mirrored = [(k - 1 - lo, k - 1 - hi) for (lo, hi), k in zip(padding, (kh, kw), strict=True)]
     flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
     dx = lax.conv_general_dilated(grad, flipped, (1, 1), mirrored, dimension_numbers=_NHWC, precision=precision)
-    # kernel gradient: im2col of the padded input, (kh·kw·C_in, N) @ (N, C_out) with N = B·H·W;
-    # columns in (kh, kw, C_in) order, matching the kernel's HWIO reshape
     padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-    height, width = grad.shape[1], grad.shape[2]
+    chunk = block_size(x.shape[0], grad.shape[1] * grad.shape[2] * kh * kw * cin * x.dtype.itemsize)
+    if chunk == x.shape[0]:
+        dk = _kernel_gradient(padded, grad, kh, kw, precision)
+    else:  # block by block, accumulated: each block's column buffer stays in cache
+        blocks = (
+            padded.reshape(-1, chunk, *padded.shape[1:]),
+            grad.reshape(-1, chunk, *grad.shape[1:]),
+        )
+        step = lambda total, pair: (total + _kernel_gradient(*pair, kh, kw, precision), None)  # noqa: E731
+        dk = lax.scan(step, jnp.zeros((kh * kw * cin, cout), jnp.float32), blocks)[0]
+    return dx, dk.reshape(kh, kw, cin, cout).astype(kernel.dtype)
+
+
+COLUMN_BLOCK_BYTES = 4 << 20  # the column buffer of one block; measured by benchmarks (below)
+
+
+def block_size(batch: int, bytes_per_example: int) -> int:
+    """The largest divisor of `batch` whose examples' column buffers fit COLUMN_BLOCK_BYTES (at
+    least 1). Blocking the kernel gradient over the batch keeps each block's column buffer in
+    cache: on 2 CPU cores the VGGish layers' kernel gradients ran 1.5–1.9× faster in blocks of
+    2–4 examples than as one (B·H·W)-row matmul, the compact CNN's within noise to 2×."""
+    fit = max(1, COLUMN_BLOCK_BYTES // max(1, bytes_per_example))
+    return max(d for d in range(1, min(batch, fit) + 1) if batch % d == 0)
+
+
+def _kernel_gradient(padded, grad, kh, kw, precision):
+    """im2col of the padded input, (kh·kw·C_in, N) @ (N, C_out) with N = B·H·W; columns in
+    (kh, kw, C_in) order, matching the kernel's HWIO reshape. Accumulated in float32."""
+    height, width, cin = grad.shape[1], grad.shape[2], padded.shape[-1]
     columns = jnp.concatenate(
         [padded[:, i : i + height, j : j + width, :] for i in range(kh) for j in range(kw)], axis=-1
     ).reshape(-1, kh * kw * cin)
-    dk = lax.dot_general(columns, grad.reshape(-1, cout), (((0,), (0,)), ((), ())), precision=precision)
-    return dx, dk.reshape(kh, kw, cin, cout).astype(kernel.dtype)
+    return lax.dot_general(
+        columns,
+        grad.reshape(-1, grad.shape[-1]),
+        (((0,), (0,)), ((), ())),
+        precision=precision,
+        preferred_element_type=jnp.float32,
+    )
 
 
 _conv.defvjp(_conv_forward, _conv_backward)

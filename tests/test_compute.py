@@ -39,7 +39,12 @@ def direct_conv(x: np.ndarray, k: np.ndarray, padding) -> np.ndarray:
         ((2, 5, 5, 4), (1, 1), "SAME"),
     ],
 )
-def test_im2col_equals_the_definition_and_xla(shape, kernel, padding):
+@pytest.mark.parametrize("block_bytes", [4 << 20, 1], ids=["whole-batch", "one-example-blocks"])
+def test_im2col_equals_the_definition_and_xla(shape, kernel, padding, block_bytes, monkeypatch):
+    """Both ways of the kernel gradient: one matmul over the batch, and blocks accumulated."""
+    import encoders.compute
+
+    monkeypatch.setattr(encoders.compute, "COLUMN_BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     k = rng.standard_normal((*kernel, shape[-1], 6)).astype(np.float32)
@@ -59,6 +64,15 @@ def test_im2col_equals_the_definition_and_xla(shape, kernel, padding):
     xla_grads = jax.grad(loss(xla_conv), argnums=(0, 1))(x, k)
     for a, b in zip(ours_grads, xla_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_blocks_are_the_largest_divisor_of_the_batch_that_fits():
+    from encoders.compute import COLUMN_BLOCK_BYTES, block_size
+
+    assert block_size(64, COLUMN_BLOCK_BYTES // 3) == 2  # 3 would fit, but does not divide 64
+    assert block_size(64, COLUMN_BLOCK_BYTES // 4) == 4
+    assert block_size(6, COLUMN_BLOCK_BYTES // 4) == 3
+    assert block_size(64, 2 * COLUMN_BLOCK_BYTES) == 1 and block_size(8, 1) == 8
 
 
 def test_strided_and_dilated_convolutions_fall_through_to_xla():

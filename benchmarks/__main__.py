@@ -20,6 +20,8 @@ Everything measured in one process, on this machine, as ratios where there is so
   frontend  the on-device VGGish front-end against librosa's batched melspectrogram, per core,
             and its deviation from the float64 VGGish recipe
   head      the attention classifier's whole epochs on cached OpenMIC-sized features
+  layers    per 3×3 convolution of each encoder: forward, input and kernel gradient, ms, against
+            PyTorch's (oneDNN) on the same shapes — where the train step's time goes (not default)
 --allocator=warm (the CLI's setting, runtime/performance.py) or system (glibc's default); it
 applies to the whole process, so to both sides of every race.
 """
@@ -169,6 +171,12 @@ def main(argv):
             ours, flops = embed_step(name, batch)
             contenders = {"overtone": ours} | ({"pytorch": reference.embed} if reference else {})
             race(results, rows, "embed", name, contenders, flops, peak)
+    if "layers" in parts:
+        from benchmarks.layers import markdown, profile
+
+        for name in _ENCODERS.value:
+            found = results[f"layers_{name}"] = profile(name, batch, _ROUNDS.value)
+            rows.extend(markdown(name, batch, found))
     if "pipeline" in parts:
         from benchmarks.data import input_pipeline
 

@@ -14,7 +14,7 @@ def test_benchmark_cli_writes_json_and_markdown(tmp_path):
         sys.executable,
         "-m",
         "benchmarks",
-        "--parts=embed,frontend",
+        "--parts=embed,frontend,layers",
         "--encoders=compact",
         "--batch_size=4",
         "--rounds=1",
@@ -28,6 +28,15 @@ def test_benchmark_cli_writes_json_and_markdown(tmp_path):
     assert 0 < results["embed_compact"]["overtone"]["mfu"] < 1.5
     assert results["frontend"]["max_abs_deviation_from_vggish_recipe"]["float64"] < 1e-4
     assert "| embed compact, batch 4 | overtone |" in table.read_text()
+    layers = results["layers_compact"]
+    assert [row["layer"] for row in layers] == [
+        "96×64, 1→32",
+        "48×32, 32→64",
+        "24×16, 64→128",
+        "12×8, 128→256",
+        "6×4, 256→256",
+    ]
+    assert all(v > 0 for row in layers for v in row["ours"].values())
 
 
 def test_the_accelerator_check_measures_both_dtypes_and_extrapolates_an_epoch(embedded_cache, monkeypatch):

@@ -85,6 +85,19 @@ class BasicBlock(nnx.Module):
         return jax.nn.relu(y + skip)
 
 
+def resnet_layers(
+    widths: tuple[int, ...], blocks: tuple[int, ...], *, rngs: nnx.Rngs, torch_style: bool = False
+) -> nnx.List:
+    """ResNet's stages: `blocks[i]` basic blocks at `widths[i]` channels each, the first block of
+    every stage after the first at stride 2 (ResNet-34: blocks (3, 4, 6, 3))."""
+    layers, cin = [], widths[0]
+    for i, (width, count) in enumerate(zip(widths, blocks, strict=True)):
+        for j in range(count):
+            layers.append(BasicBlock(cin, width, 2 if (j == 0 and i > 0) else 1, rngs=rngs, torch_style=torch_style))
+            cin = width
+    return nnx.List(layers)
+
+
 # torch.nn.init.kaiming_normal_(mode="fan_out", nonlinearity="relu"): N(0, 2 / fan_out), untruncated
 KAIMING_FAN_OUT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -121,15 +134,10 @@ class SincResNet(nnx.Module):
         self.band_hz = nnx.Param(jnp.asarray(band, jnp.float32))
         self.stem = nnx.Conv(1, widths[0], (3, 3), padding="SAME", use_bias=False, rngs=rngs)
         self.stem_norm = nnx.BatchNorm(widths[0], momentum=0.9, rngs=rngs)
-        layers, cin = [], widths[0]
-        for i, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-            for j in range(count):
-                layers.append(BasicBlock(cin, width, 2 if (j == 0 and i > 0) else 1, rngs=rngs))
-                cin = width
-        self.layers = nnx.List(layers)
-        self.centres = nnx.Param(jax.random.normal(rngs.params(), (components, cin)) * 0.1)
+        self.layers = resnet_layers(widths, blocks, rngs=rngs)
+        self.centres = nnx.Param(jax.random.normal(rngs.params(), (components, widths[-1])) * 0.1)
         self.scales = nnx.Param(jnp.ones((components,)))
-        self.embedding_dim = components * cin
+        self.embedding_dim = components * widths[-1]
 
     def kernels(self) -> jax.Array:
         return sinc_kernels(

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from encoders.sinc import KAIMING_FAN_OUT, BasicBlock, lde, mel_initial_bands, sinc_kernels
+from encoders.sinc import KAIMING_FAN_OUT, lde, mel_initial_bands, resnet_layers, sinc_kernels
 
 
 def zhong_window(taps: int) -> np.ndarray:
@@ -73,16 +73,10 @@ class ZhongSincNet(nnx.Module):
             1, widths[0], (7, 7), padding=((3, 3), (3, 3)), use_bias=False, kernel_init=KAIMING_FAN_OUT, rngs=rngs
         )
         self.stem_norm = nnx.BatchNorm(widths[0], momentum=0.9, rngs=rngs)
-        layers, cin = [], widths[0]
-        for i, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-            for j in range(count):
-                stride = 2 if (j == 0 and i > 0) else 1
-                layers.append(BasicBlock(cin, width, stride, rngs=rngs, torch_style=True))
-                cin = width
-        self.layers = nnx.List(layers)
-        self.centres = nnx.Param(jax.random.uniform(rngs.params(), (components, cin), minval=-1.0, maxval=1.0))
+        self.layers = resnet_layers(widths, blocks, rngs=rngs, torch_style=True)
+        self.centres = nnx.Param(jax.random.uniform(rngs.params(), (components, widths[-1]), minval=-1.0, maxval=1.0))
         self.precision_root = nnx.Param(jnp.ones((components,)))
-        self.embedding_dim = components * cin
+        self.embedding_dim = components * widths[-1]
 
     def kernels(self) -> jax.Array:
         return sinc_kernels(

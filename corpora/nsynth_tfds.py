@@ -132,13 +132,30 @@ def _check_features(features, source: Path) -> None:
 
 
 def _convert(builder, split: str, root: Path, stamp: dict) -> None:
+    """One split into `root`; a record TFDS cannot read (a truncated or corrupt tfrecord file)
+    stops the conversion with one line — the copy must be prepared again — and leaves nothing."""
+    import tensorflow as tf
+
+    partial = root / f".nsynth-{split}.partial"
+    try:
+        _write_split(builder, split, root, partial, stamp)
+    except tf.errors.OpError as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        first = str(err.message if hasattr(err, "message") else err).strip().splitlines()[0][:300]
+        raise nsynth.NSynthFormatError(
+            f"{builder.data_dir}: TFDS cannot read split {split!r} ({type(err).__name__}: {first}); "
+            "prepare the dataset again (tfds.builder(...).download_and_prepare())"
+        ) from err
+
+
+def _write_split(builder, split: str, root: Path, partial: Path, stamp: dict) -> None:
     import tensorflow_datasets as tfds
 
     if split not in builder.info.splits:
         raise nsynth.NSynthFormatError(f"{builder.data_dir}: no split {split!r}; it has {list(builder.info.splits)}")
     features = builder.info.features
     label = features["instrument"]["label"]
-    final, partial = root / f"nsynth-{split}", root / f".nsynth-{split}.partial"
+    final = root / f"nsynth-{split}"
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "audio").mkdir(parents=True)
     entries = {}
@@ -151,8 +168,11 @@ def _convert(builder, split: str, root: Path, stamp: dict) -> None:
                 f"{builder.data_dir}, {split}: id {note_str[:100]!r} is not a plain file name"
             )
         audio = np.asarray(example["audio"], np.float32).reshape(-1)
-        pcm = np.clip(np.round(audio.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-        sf.write(partial / "audio" / f"{note_str}.wav", pcm, 16000, subtype="PCM_16")
+        if audio.size and np.all(np.isfinite(audio)):
+            pcm = np.clip(np.round(audio.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+            sf.write(partial / "audio" / f"{note_str}.wav", pcm, 16000, subtype="PCM_16")
+        else:  # listed without its WAV: the scan counts it unreadable and skips it, as for the files
+            log.warning("NSynth %s from TFDS: note %s has no finite audio; it will be skipped", split, note_str)
         instrument = example["instrument"]
         flags = [int(bool(example["qualities"][q])) for q in nsynth.QUALITIES]
         entries[note_str] = {

@@ -107,3 +107,32 @@ def test_tfds_and_a_root_at_once_are_refused(tmp_path):
         corpus(tmp_path, "--config.data.source=tfds", f"--config.data.root={tmp_path}")
     with pytest.raises(ValueError, match=r"unknown data.source 'gcs'"):
         corpus(tmp_path, "--config.data.source=gcs")
+
+
+def test_a_truncated_record_file_is_one_line_and_leaves_no_half_split(both, tmp_path):
+    import shutil
+
+    from corpora.nsynth_tfds import official_layout
+
+    copy = tmp_path / "tfds"
+    shutil.copytree(both[0], copy)
+    (shard,) = copy.glob("nsynth/full/2.3.3/nsynth-train.tfrecord-*")
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with pytest.raises(nsynth.NSynthFormatError, match=r"TFDS cannot read split 'train' \(DataLossError: .*prepare"):
+        official_layout(str(copy), "nsynth/full", str(tmp_path / "out"))
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_a_note_without_finite_audio_is_a_counted_skip(tmp_path):
+    written = {split: list(items) for split, items in notes().items()}
+    entry, audio = written["valid"][1]
+    written["valid"][1] = (entry, np.full_like(audio, np.nan))
+    write_tfds(tmp_path / "tfds", written)
+    ours = corpus(
+        tmp_path,
+        "--config.data.source=tfds",
+        f"--config.data.tfds_dir={tmp_path / 'tfds'}",
+        f"--config.data.extract_dir={tmp_path / 'out'}",
+    )
+    assert ours.report["splits"]["valid"]["unreadable_skipped"] == 1
+    assert entry["note_str"] not in {n.note_str for n in ours.splits["valid"]}

@@ -46,6 +46,34 @@ _ALLOCATOR = flags.DEFINE_enum("allocator", "warm", ["warm", "system"], "heap se
 _OUT = flags.DEFINE_string("out", "", "write the results here as JSON")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "write the table here as Markdown")
 _ACCELERATOR = flags.DEFINE_bool("accelerator", False, "the accelerator check instead of --parts")
+PARTS = ("compile", "train", "embed", "pipeline", "frontend", "head", "layers")
+flags.register_validator("batch_size", lambda v: v >= 1, message="--batch_size must be at least 1")
+flags.register_validator("rounds", lambda v: v >= 1, message="--rounds must be at least 1")
+
+
+def check_selection(parts: set[str], names: list[str], accelerator: bool) -> None:
+    """One line for a selection that would measure nothing or fail halfway: unknown parts, no
+    encoder, or one the steps cannot feed (they time 96×64 log-mel patches; waveform encoders
+    such as sinc_zhong take raw samples)."""
+    import encoders
+    from benchmarks.layers import POOLED_AFTER
+    from overtone.errors import BadValueError, unknown_name
+
+    unknown = sorted(parts - set(PARTS))
+    if unknown:
+        raise unknown_name("part", unknown[0], PARTS, where="--parts")
+    if not names:
+        raise BadValueError("--encoders is empty: name at least one, e.g. --encoders=compact")
+    for name in names:
+        if name not in encoders.ENCODERS:
+            raise unknown_name("encoder", name, encoders.ENCODERS, where="--encoders")
+        if hasattr(encoders.ENCODERS[name], "frontend_name") and (accelerator or parts & {"compile", "train", "embed"}):
+            raise BadValueError(
+                f"--encoders={name}: the benchmark steps feed 96×64 log-mel patches; {name} takes waveforms"
+            )
+        if "layers" in parts and name not in POOLED_AFTER:
+            known = " and ".join(sorted(POOLED_AFTER))
+            raise BadValueError(f"--parts=layers profiles the convolutions of {known}, not of {name!r}")
 
 
 def compile_times(name: str, batch: int) -> dict:
@@ -110,6 +138,7 @@ def main(argv):
     from benchmarks.timing import matmul_peak, median_seconds
 
     parts, batch = set(_PARTS.value), _BATCH.value
+    check_selection(parts, _ENCODERS.value, _ACCELERATOR.value)
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="overtone-bench-xla-"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     results = {
@@ -174,6 +203,8 @@ def main(argv):
     if "layers" in parts:
         from benchmarks.layers import markdown, profile
 
+        if not torch_reference.available():
+            print("PyTorch is not installed: the layer profile shows ours only (pip install torch==2.13.0)")
         for name in _ENCODERS.value:
             found = results[f"layers_{name}"] = profile(name, batch, _ROUNDS.value)
             rows.extend(markdown(name, batch, found))

@@ -51,6 +51,8 @@ def locate(data) -> tuple[Path, bool]:
         return official_layout(data.tfds_dir, data.tfds_name, data.extract_dir), False
     if source != "files":
         raise BadValueError(f"unknown data.source {source!r}; valid: {list(SOURCES)}")
+    if data.get("tfds_dir"):
+        raise BadValueError("data.tfds_dir is read only with data.source=tfds: add --config.data.source=tfds")
     embedded = data.embedded
     return find_root(
         data,

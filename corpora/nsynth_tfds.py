@@ -6,8 +6,10 @@ turns each split of it, once, into the official release's layout (nsynth-<split>
 and audio/<note_str>.wav, 16-bit PCM as the release ships it) and returns that root, so that
 every later step — fields, filters, the silent-note scan, the PCM cache — is the official
 reader's (corpora/nsynth.py) and a run on either copy selects the same notes. A split is
-written into a temporary folder and renamed when complete: a killed conversion leaves no
-half-written split, and the next run converts what is missing.
+written into a hidden `.nsynth-<split>.partial` folder and renamed when complete: a failed or
+interrupted conversion removes it (a killed one leaves it for the next run to remove), never
+leaves a half-written split, and the next run converts what is missing. A `nsynth-<split>`
+folder the toolkit did not convert is never replaced.
 
 The TFDS features map to examples.json's fields: `id` → note_str; `pitch`, `velocity` (class
 labels 0–127) → the MIDI values; `instrument.label` → instrument (its index; the TFDS builder
@@ -136,11 +138,22 @@ def _convert(builder, split: str, root: Path, stamp: dict) -> None:
     stops the conversion with one line — the copy must be prepared again — and leaves nothing."""
     import tensorflow as tf
 
-    partial = root / f".nsynth-{split}.partial"
+    final, partial = root / f"nsynth-{split}", root / f".nsynth-{split}.partial"
+    if final.exists() and not (final / "converted.json").is_file():
+        raise nsynth.NSynthFormatError(
+            f"{final} exists and was not converted from TFDS by this toolkit; it is left as it is: "
+            "set data.extract_dir to another folder (or data.source=files, data.root to read it)"
+        )
     try:
-        _write_split(builder, split, root, partial, stamp)
-    except tf.errors.OpError as err:
+        _write_split(builder, split, final, partial, stamp)
+    except BaseException as err:  # a failed or interrupted split leaves no folder behind
         shutil.rmtree(partial, ignore_errors=True)
+        if root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        if isinstance(err, OSError):
+            raise OvertoneError(f"cannot write the converted NSynth {split} into {root}: {err}") from err
+        if not isinstance(err, tf.errors.OpError):
+            raise
         first = str(err.message if hasattr(err, "message") else err).strip().splitlines()[0][:300]
         raise nsynth.NSynthFormatError(
             f"{builder.data_dir}: TFDS cannot read split {split!r} ({type(err).__name__}: {first}); "
@@ -148,14 +161,13 @@ def _convert(builder, split: str, root: Path, stamp: dict) -> None:
         ) from err
 
 
-def _write_split(builder, split: str, root: Path, partial: Path, stamp: dict) -> None:
+def _write_split(builder, split: str, final: Path, partial: Path, stamp: dict) -> None:
     import tensorflow_datasets as tfds
 
     if split not in builder.info.splits:
         raise nsynth.NSynthFormatError(f"{builder.data_dir}: no split {split!r}; it has {list(builder.info.splits)}")
     features = builder.info.features
     label = features["instrument"]["label"]
-    final = root / f"nsynth-{split}"
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "audio").mkdir(parents=True)
     entries = {}
@@ -192,6 +204,6 @@ def _write_split(builder, split: str, root: Path, partial: Path, stamp: dict) ->
         }
     (partial / "examples.json").write_text(json.dumps(entries))
     (partial / "converted.json").write_text(json.dumps(stamp))
-    shutil.rmtree(final, ignore_errors=True)  # an older conversion of another source or version
+    shutil.rmtree(final, ignore_errors=True)  # only ever an older conversion (checked in _convert)
     partial.rename(final)
     log.info("NSynth %s: %d notes converted from %s into %s", split, len(entries), builder.data_dir, final)

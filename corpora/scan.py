@@ -42,7 +42,7 @@ def scan(
     message) is unreadable."""
     cache = _Cache(cache_dir, records, sample_rate)
     if silence_measure not in MEASURES:
-        raise BadValueError(f"unknown silence measure {silence_measure!r}; valid: {list(MEASURES)}")
+        raise BadValueError(f"unknown data.silence_measure {silence_measure!r}; valid: {list(MEASURES)}")
     results: dict[str, list] = {}  # key → [peak, length, mean |amplitude|]
 
     def measure(record):

@@ -44,6 +44,7 @@ from overtone.disk import cache_root
 from overtone.errors import BadValueError, unknown_name
 from runtime import cli, processes
 from runtime.loop import Data, check_batch, fit
+from runtime.optim import check_optimizer
 
 log = logging.getLogger(__name__)
 MODES = ("features", "frozen", "finetune")
@@ -214,6 +215,7 @@ def check_names(config) -> None:
             "mode finetune selects by loss or last"
         )
     _grid(config)
+    check_optimizer(config.optimizer)
     corpora.get_dataset(config.data.dataset, "clips")
     if config.model.name == "forest":
         forest.check_forest(config.model)

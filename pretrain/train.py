@@ -21,6 +21,7 @@ from overtone.errors import BadValueError
 from pretrain.evaluators import build_evaluator, check_evaluator
 from runtime import cli, processes
 from runtime.loop import Data, check_batch, fit
+from runtime.optim import check_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def check_names(config) -> None:
     encoders.check_encoder(config.encoder)
     encoders.build_frontend(config.frontend)
     objectives.check_objective(config.objective)
+    check_optimizer(config.optimizer)
     check_evaluator(config)
     if active(config.spec_augment.to_dict()) and objectives.reconstructs_input(config.objective):
         raise BadValueError(

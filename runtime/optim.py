@@ -15,6 +15,14 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 
 
+def check_optimizer(config) -> None:
+    """`config.optimizer`'s names and warm-up, checked before a work directory is written (the
+    schedule itself needs the data's size)."""
+    if config.name not in OPTIMIZERS:
+        raise BadValueError(f"unknown optimizer.name {config.name!r}; valid: {OPTIMIZERS}")
+    learning_rate_schedule(config, total_steps=1, steps_per_epoch=1)
+
+
 def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int = 0) -> optax.Schedule:
     """Linear warm-up from 0 over `warmup_steps` (or `warmup_epochs` × `steps_per_epoch`), then
     constant, or a cosine decay to 0 at `total_steps`."""

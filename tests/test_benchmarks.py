@@ -56,3 +56,21 @@ def test_the_accelerator_check_measures_both_dtypes_and_extrapolates_an_epoch(em
         expected = NSYNTH_TRAIN_NOTES / min(rate, pipeline) / 60
         assert results[f"epoch_compact_{dtype}_minutes"] == pytest.approx(expected, rel=1e-12)
     assert len(rows) == 2 + 4 + 2 and all(row.startswith("| ") for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("parts", "names", "accelerator", "says"),
+    [
+        ({"bogus"}, ["compact"], False, "unknown part 'bogus'"),
+        ({"train"}, [], False, "--encoders is empty"),
+        ({"train"}, ["nosuch"], False, "unknown encoder 'nosuch'"),
+        (set(), ["sinc_zhong"], True, "sinc_zhong takes waveforms"),
+        ({"layers"}, ["logmel_stats"], False, "convolutions of compact and vggish, not of 'logmel_stats'"),
+    ],
+)
+def test_a_selection_that_would_measure_nothing_or_fail_halfway_is_one_line(parts, names, accelerator, says):
+    from benchmarks.__main__ import check_selection
+
+    with pytest.raises((KeyError, ValueError), match=says):
+        check_selection(parts, names, accelerator)
+    check_selection({"layers", "train"}, ["compact", "vggish"], False)  # what the README runs passes

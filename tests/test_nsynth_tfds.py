@@ -120,7 +120,7 @@ def test_a_truncated_record_file_is_one_line_and_leaves_no_half_split(both, tmp_
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     with pytest.raises(nsynth.NSynthFormatError, match=r"TFDS cannot read split 'train' \(DataLossError: .*prepare"):
         official_layout(str(copy), "nsynth/full", str(tmp_path / "out"))
-    assert not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()  # not even the empty folder it was converting into
 
 
 def test_a_note_without_finite_audio_is_a_counted_skip(tmp_path):
@@ -136,3 +136,20 @@ def test_a_note_without_finite_audio_is_a_counted_skip(tmp_path):
     )
     assert ours.report["splits"]["valid"]["unreadable_skipped"] == 1
     assert entry["note_str"] not in {n.note_str for n in ours.splits["valid"]}
+
+
+def test_folders_it_did_not_convert_are_never_replaced_and_failures_leave_nothing(both, tmp_path):
+    from corpora.nsynth_tfds import official_layout
+
+    tfds_dir, files = both
+    mine = tmp_path / "mine"
+    write_nsynth_split(
+        mine,
+        "train",
+        {"x": (nsynth_entry("x", instrument=0, family=0, source=0, pitch=60, velocity=100), np.zeros(16000))},
+    )
+    with pytest.raises(nsynth.NSynthFormatError, match=r"nsynth-train exists and was not converted .* left as it is"):
+        official_layout(str(tfds_dir), "nsynth/full", str(mine))
+    assert (mine / "nsynth-train" / "audio" / "x.wav").is_file() and not list(mine.glob(".*partial"))
+    with pytest.raises(ValueError, match=r"data.tfds_dir is read only with data.source=tfds"):
+        corpus(tmp_path, f"--config.data.root={files}", f"--config.data.tfds_dir={tfds_dir}")

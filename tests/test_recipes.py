@@ -42,12 +42,18 @@ def test_the_warm_cosine_schedule_is_transformers_get_cosine_schedule_with_warmu
         assert float(schedule(step)) == pytest.approx(want, abs=1e-5 * 2.5e-4), step
 
 
-def test_warmup_in_steps_and_in_epochs_at_once_is_refused():
+def test_warmup_in_steps_and_in_epochs_at_once_is_refused_before_a_work_directory_is_written():
+    from finetune.train import check_names as finetune_names
+    from pretrain.train import check_names as pretrain_names
+
     config = configured("zhong_irmas").optimizer
     with config.unlocked():
         config.warmup_steps = 10
     with pytest.raises(ValueError, match="both set"):
         learning_rate_schedule(config, 100, 5)
+    for check, spec in ((pretrain_names, "zhong_pretrain:encoder=compact"), (finetune_names, "zhong_irmas")):
+        with pytest.raises(ValueError, match="both set"):  # the names check runs before the work directory
+            check(configured(spec, "--config.optimizer.warmup_steps=5"))
 
 
 def test_the_mlp_head_is_relu_batchnorm_dropout_linear_initialised_as_pytorch():

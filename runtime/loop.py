@@ -267,6 +267,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
         writer.write(0, "initial", progress["initial"])
         log.info("before training: %s", ", ".join(f"{k} {v:.4g}" for k, v in sorted(progress["initial"].items())))
     ticker = Progress(steps, "train", initial=start, unit="step", enabled=primary, auto_lines=False)
+    clock[:] = [time.perf_counter(), start]  # the logged rates count training steps, not compiling or evaluating
     pending = None
     step = start
     preemption = processes.Preemption()
@@ -294,6 +295,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                         result |= data.evaluate_model(steps_fns.eval_model(processes.local_copy(state)))
                         watchdog.pet("the evaluator")
                     writer.write(step, "validation", result)
+                    clock[:] = [time.perf_counter(), step]
                     shown = f"validation loss {result['loss']:.4g} on {result['examples']:.0f} examples"
                     shown_too = dict.fromkeys(k for k in (select_by, "probe_accuracy") if k != "loss" and k in result)
                     ticker.line(shown + "".join(f", {k} {result[k]:.4g}" for k in shown_too))

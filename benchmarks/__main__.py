@@ -10,7 +10,7 @@ Everything measured in one process, on this machine, as ratios where there is so
   compile   the pretraining step's compile time, cold and from the persistent compilation cache
   train     per encoder: the loop's train step (encoder + softmax head + Adam, batch 64 of 96×64
             patches) with XLA and im2col convolutions, and with XLA's own max-pool gradient
-            (select-and-scatter) in place of encoders/pooling.py's, interleaved A,B,C,… with the PyTorch eager
+            (select-and-scatter) in place of encoders/compute.py's, interleaved A,B,C,… with the PyTorch eager
             reference of the same network (benchmarks/torch_reference.py, if torch is installed);
             examples/s, GFLOP/s (XLA's count), MFU against a matmul measured in this run; and the
             full nsynth_mixup step (waveform → log-mel on device → encoder → mixup → Adam)

@@ -117,7 +117,7 @@ def attention_head(epochs: int) -> float:
     from configs.openmic_attention import get_config
     from corpora import ClipSet
     from corpora.pipeline import steps_per_epoch, training_batches
-    from finetune.attention import AttentionClassifier, masked_bce
+    from finetune.heads import AttentionClassifier, masked_bce
     from finetune.train import Head, window_loader
     from runtime import mesh as meshlib
     from runtime.loop import build_steps

@@ -14,8 +14,7 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 import encoders
-from encoders.compute import apply_compute
-from encoders.pooling import xla_pooling
+from encoders.compute import apply_compute, xla_pooling
 from runtime import mesh as meshlib
 from runtime.loop import build_steps
 from runtime.optim import build_optimizer
@@ -56,7 +55,7 @@ def encoder_step(
 ) -> tuple[Runner, float]:
     """Encoder + 11-way softmax head + cross-entropy + Adam on (B, 96, 64) patches: the work the
     PyTorch reference does. Returns the runner and XLA's FLOP count for one step. `pooling`:
-    the encoders' own (index-routed, encoders/pooling.py) or `xla` (nnx.max_pool, jnp.max);
+    the encoders' own (index-routed, encoders/compute.py) or `xla` (nnx.max_pool, jnp.max);
     `column_block_bytes` > 0 replaces encoders.compute.COLUMN_BLOCK_BYTES for im2col (huge: one
     matmul over the whole batch)."""
     encoder = apply_compute(encoders.build_encoder(dict(name=name), rngs=nnx.Rngs(0)), conv=conv, dtype=dtype)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from encoders import pooling
+from encoders import compute
 
 
 class ConvBlock(nnx.Module):
@@ -64,6 +64,6 @@ class CompactCNN(nnx.Module):
         for i, block in enumerate(self.blocks):
             x = block(x)
             if i < len(self.blocks) - 1:
-                x = pooling.max_pool_2x2(x)
-        pooled = jnp.concatenate([x.mean(axis=(1, 2)), pooling.global_max(x)], axis=-1)
+                x = compute.max_pool_2x2(x)
+        pooled = jnp.concatenate([x.mean(axis=(1, 2)), compute.global_max(x)], axis=-1)
         return self.project(pooled)

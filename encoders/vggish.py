@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from encoders import pooling
+from encoders import compute
 
 PATCH_SHAPE = (96, 64)
 QUANTISE_RANGE = (-2.0, 2.0)  # vggish_params.QUANTIZE_MIN_VAL, QUANTIZE_MAX_VAL
@@ -60,7 +60,7 @@ class VGGish(nnx.Module):
         """(B, 96, 64) log-mel patches → (B, 128) embeddings."""
         if patches.shape[1:] != PATCH_SHAPE:
             raise ValueError(f"VGGish takes (batch, 96, 64) patches; got {patches.shape}")
-        pool = pooling.max_pool_2x2
+        pool = compute.max_pool_2x2
         x = patches[..., None]
         x = pool(jax.nn.relu(self.conv1(x)))
         x = pool(jax.nn.relu(self.conv2(x)))

@@ -16,6 +16,7 @@ over seeds to WORKDIR/probe.md.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -80,37 +81,44 @@ def fit_linear(
     classes = targets.shape[1]
     key = jax.random.key(seed)
     params = {"w": 0.01 * jax.random.normal(key, (d, classes)), "b": jnp.zeros(classes)}
+    batch_size = min(batch_size, n)
+    data = (jnp.asarray(x), jnp.asarray(targets), jnp.asarray(observed, jnp.float32))
+    rates = (jnp.float32(learning_rate), jnp.float32(weight_decay))
+    carry = (params, optax.adam(0.0).init(params))  # Adam's state does not depend on the rate
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = np.concatenate([rng.permutation(n), -np.ones(-n % batch_size, int)]).reshape(-1, batch_size)
+        carry = _epoch(carry, jnp.asarray(order), data, rates, multilabel=multilabel)
+    return jax.device_get(carry[0])
+
+
+@functools.partial(jax.jit, static_argnames="multilabel")
+def _epoch(carry, order, data, rates, *, multilabel: bool):
+    """One pass over the rows in `order` (-1: padding, weight 0). The data and the rates are
+    arguments, not constants, so one compiled program serves every grid point, seed and
+    encoder of a probe (and, through the persistent cache, every probe of the same sizes)."""
+    x, targets, observed = data
+    learning_rate, weight_decay = rates
     tx = optax.adam(learning_rate)
 
     def loss(params, xb, yb, mb, wb):
         logits = xb @ params["w"] + params["b"]
         if multilabel:
             per = optax.sigmoid_binary_cross_entropy(logits, yb) * mb
-            data = (per.sum(1) * wb).sum() / jnp.maximum((mb.sum(1) * wb).sum(), 1.0)
+            fit = (per.sum(1) * wb).sum() / jnp.maximum((mb.sum(1) * wb).sum(), 1.0)
         else:
-            data = (optax.softmax_cross_entropy(logits, yb) * wb).sum() / jnp.maximum(wb.sum(), 1.0)
-        return data + 0.5 * weight_decay * jnp.sum(params["w"] ** 2)
+            fit = (optax.softmax_cross_entropy(logits, yb) * wb).sum() / jnp.maximum(wb.sum(), 1.0)
+        return fit + 0.5 * weight_decay * jnp.sum(params["w"] ** 2)
 
-    @jax.jit
-    def epoch(carry, order):
-        def step(carry, index):
-            params, state = carry
-            valid = index >= 0
-            index = jnp.maximum(index, 0)
-            grads = jax.grad(loss)(params, x[index], targets[index], observed[index], valid.astype(jnp.float32))
-            updates, state = tx.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), None
+    def step(carry, index):
+        params, state = carry
+        valid = index >= 0
+        index = jnp.maximum(index, 0)
+        grads = jax.grad(loss)(params, x[index], targets[index], observed[index], valid.astype(jnp.float32))
+        updates, state = tx.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), None
 
-        return jax.lax.scan(step, carry, order)[0]
-
-    batch_size = min(batch_size, n)
-    x, targets, observed = jnp.asarray(x), jnp.asarray(targets), jnp.asarray(observed, jnp.float32)
-    carry = (params, tx.init(params))
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = np.concatenate([rng.permutation(n), -np.ones(-n % batch_size, int)]).reshape(-1, batch_size)
-        carry = epoch(carry, jnp.asarray(order))
-    return jax.device_get(carry[0])
+    return jax.lax.scan(step, carry, order)[0]
 
 
 def predict(params: dict, x: np.ndarray, *, multilabel: bool) -> np.ndarray:

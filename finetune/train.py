@@ -36,8 +36,7 @@ from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import check_source, load_encoder
 from finetune import embedding_cache, forest, protocol
-from finetune.attention import masked_bce
-from finetune.heads import build_head, check_head
+from finetune.heads import build_head, check_head, masked_bce
 from finetune.report import write_report
 from overtone.audio import BadFileLog, decode_many, load_crop, set_max_seconds
 from overtone.disk import cache_root

@@ -19,11 +19,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import configs
 import encoders
-from encoders import pooling
+from encoders import compute
 from pretrain.train import build_model
 from runtime.cli import build_config
 
-POOLINGS = {"ours": contextlib.nullcontext, "reference": pooling.xla_pooling}
+POOLINGS = {"ours": contextlib.nullcontext, "reference": compute.xla_pooling}
 
 
 def batch_for(frontend, size: int = 4) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from encoders import parameter_count
-from finetune.attention import AttentionClassifier, attention_pool, masked_bce
+from finetune.heads import AttentionClassifier, attention_pool, masked_bce
 
 
 def test_pooling_matches_numpy():

@@ -1,4 +1,4 @@
-"""Max-pooling with index-routed gradients (encoders/pooling.py): `nnx.max_pool`'s and
+"""Max-pooling with index-routed gradients (encoders/compute.py): `nnx.max_pool`'s and
 `jnp.max`'s values and gradients in isolation, the same full-step gradients as they give inside
 the pretraining step on one and four devices for every encoder that pools, and finite gradients
 where XLA's recomputation breaks the reference (optimisation level 0)."""
@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 from flax import nnx
 
-from encoders.pooling import global_max, max_pool_2x2
+from encoders.compute import global_max, max_pool_2x2
 
 
 def reference_pool(x):

@@ -8,7 +8,7 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
-from finetune.attention import AttentionClassifier, masked_bce
+from finetune.heads import AttentionClassifier, masked_bce
 from finetune.train import Head
 from overtone.disk import DiskSpaceError, ensure_free
 from runtime.loop import Data, fit

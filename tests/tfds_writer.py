@@ -4,7 +4,9 @@ TFDS copy of NSynth for the tests (tests/test_nsynth_tfds.py, the README's /data
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
@@ -70,7 +72,12 @@ def write_tfds(data_dir, notes_by_split, *, families=nsynth.FAMILIES) -> None:
                     )
 
     config = tfds.download.DownloadConfig(try_download_gcs=False)
-    Builder(data_dir=str(data_dir)).download_and_prepare(download_config=config)
+    # a new builder makes an empty scratch folder (DatasetInfo.initialize_from_bucket) that TFDS
+    # never removes: made under DATA_DIR's parent instead of the machine's /tmp
+    scratch = Path(data_dir).parent / ".tfds_scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with mock.patch.object(tempfile, "tempdir", str(scratch)):
+        Builder(data_dir=str(data_dir)).download_and_prepare(download_config=config)
 
 
 def notes_of(root: Path) -> dict[str, list[tuple[dict, np.ndarray]]]:

@@ -34,6 +34,7 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 from absl import flags
 
@@ -49,6 +50,15 @@ _ACCELERATOR = flags.DEFINE_bool("accelerator", False, "the accelerator check in
 PARTS = ("compile", "train", "embed", "pipeline", "frontend", "head", "layers")
 flags.register_validator("batch_size", lambda v: v >= 1, message="--batch_size must be at least 1")
 flags.register_validator("rounds", lambda v: v >= 1, message="--rounds must be at least 1")
+
+
+def _writable(path: str) -> bool:
+    """An output path the run can write at its end: checked before minutes of timing, not after."""
+    return not path or (Path(path).expanduser().parent.is_dir() and not Path(path).expanduser().is_dir())
+
+
+for _name in ("out", "markdown"):
+    flags.register_validator(_name, _writable, message=f"--{_name}: its folder must exist and it must not be a folder")
 
 
 def check_selection(parts: set[str], names: list[str], accelerator: bool) -> None:

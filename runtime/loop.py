@@ -38,8 +38,8 @@ from overtone.progress import Progress
 from runtime import mesh as meshlib
 from runtime import processes
 from runtime.checkpoint import Checkpoints, trained
-from runtime.metrics_log import MetricsWriter
 from runtime.optim import build_optimizer
+from runtime.workdir import MetricsWriter
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import encoders
 from corpora.embedded import soundfont
 from corpora.nsynth import FAMILIES, QUALITIES, SOURCES
 from runtime.checkpoint import Checkpoints, trained
-from runtime.metrics_log import read_metrics
+from runtime.workdir import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -39,6 +39,17 @@ def test_benchmark_cli_writes_json_and_markdown(tmp_path):
     assert all(v > 0 for row in layers for v in row["ours"].values())
 
 
+@pytest.mark.parametrize("flag", ["out", "markdown"])
+def test_an_output_path_it_could_not_write_is_refused_before_any_timing(flag, tmp_path):
+    """A missing folder (or a folder given as the file) is found at the start, not after the races."""
+    for path in (tmp_path / "missing" / "bench.txt", tmp_path):
+        command = [sys.executable, "-m", "benchmarks", "--parts=train", f"--{flag}={path}"]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"--{flag}: its folder must exist and it must not be a folder" in result.stderr
+        assert "| train" not in result.stdout  # nothing was measured
+
+
 def test_the_accelerator_check_measures_both_dtypes_and_extrapolates_an_epoch(embedded_cache, monkeypatch):
     """`--accelerator`'s measurements, run here on the CPU (they are the same on a GPU): every
     step in both dtypes, the pipeline as a multiple of the step, the epoch from the slower."""

@@ -11,7 +11,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
 from encoders.diagnostics import collapse_diagnostics, collapse_warning, ridge_probe
-from runtime.metrics_log import read_metrics
+from runtime.workdir import read_metrics
 
 
 @pytest.mark.parametrize("classes", [2, 5, 11])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import TINY_NSYNTH, finetune
 
-from runtime.metrics_log import read_metrics
+from runtime.workdir import read_metrics
 
 
 def test_openmic_attention_trains_and_writes_its_report(subprocess_env, tmp_path):

@@ -8,7 +8,7 @@ import soundfile as sf
 from conftest import tone
 
 from corpora.folder import FolderFormatError, read_labelled_audio
-from runtime.metrics_log import read_metrics
+from runtime.workdir import read_metrics
 
 
 def class_folders(root, counts=None):

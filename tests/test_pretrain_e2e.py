@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import TINY, TINY_NSYNTH, pretrain, train_losses
 
-from runtime.metrics_log import read_metrics
+from runtime.workdir import read_metrics
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ def test_openmic_attention_validates_on_the_split_file_and_keeps_the_best_f1_epo
     validation row carries the per-instrument F1, and the evaluated checkpoint is the epoch with
     the highest — whose report scores the validation clips to the same number."""
     from corpora.embedded.openmic import ensure_openmic_corpus
-    from runtime.metrics_log import read_metrics
+    from runtime.workdir import read_metrics
 
     root = ensure_openmic_corpus(embedded_cache, clips=80)
     training = len((root / "partitions" / "split01_train.csv").read_text().split())

@@ -7,8 +7,8 @@ import pytest
 from ml_collections import ConfigDict
 
 from runtime.checkpoint import CheckpointReadError, Checkpoints
-from runtime.metrics_log import MetricsWriter, read_metrics
 from runtime.optim import build_optimizer, learning_rate_schedule
+from runtime.workdir import MetricsWriter, read_metrics
 
 
 def opt_config(**kw):

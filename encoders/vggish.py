@@ -30,6 +30,11 @@ PATCH_SHAPE = (96, 64)
 QUANTISE_RANGE = (-2.0, 2.0)  # vggish_params.QUANTIZE_MIN_VAL, QUANTIZE_MAX_VAL
 
 
+# said when something would train through `postprocess`: its 8-bit rounding has zero gradient
+# almost everywhere, so an encoder behind it would never learn
+NO_GRADIENT = "{where}: AudioSet's post-processing (PCA + 8-bit quantisation) passes no gradient to the encoder; {way}"
+
+
 class Constant(nnx.Variable):
     """A fixed array that travels with the weights (bundles, checkpoints) but is never trained."""
 

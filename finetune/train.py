@@ -35,6 +35,7 @@ from encoders.augment import MaskedPatches, active, mixup
 from encoders.compute import apply_compute
 from encoders.embedding import embed_sequences, with_patch_hop
 from encoders.pretrained import check_source, load_encoder
+from encoders.vggish import NO_GRADIENT
 from finetune import embedding_cache, forest, protocol
 from finetune.heads import build_head, check_head, masked_bce
 from finetune.report import write_report
@@ -107,6 +108,8 @@ def finetune_and_evaluate(config, workdir: str | Path) -> dict:
     clips.keep_fraction("train", config.data.get("train_fraction", 1.0), seed=config.seed)
     check_batch(config.train.batch_size)
     loaded = _load_encoder(config) if config.mode != "features" else None
+    if config.mode == "finetune":
+        _check_trainable(config, loaded)
     # only once the data and encoder are there (a typo leaves nothing behind); the encoder's weight
     # checksum joins the run's fingerprint: the same --encoder path holding other weights is another run
     identity = {"encoder_weights": loaded.checksum} if loaded is not None else {}
@@ -336,6 +339,18 @@ def _load_encoder(config):
     if compute.get("dtype", "float32") != "float32":  # other numbers: never mix them in one embedding cache
         loaded = dataclasses.replace(loaded, checksum=f"{loaded.checksum}-{compute['dtype']}")
     return loaded
+
+
+def _check_trainable(config, loaded) -> None:
+    """Mode `finetune` trains the encoder: refused, before anything is written, for one whose
+    output passes no gradient."""
+    if getattr(loaded.encoder, "postprocess", False) and config.optimizer.get("encoder_lr_scale", 1.0):
+        raise BadValueError(
+            NO_GRADIENT.format(
+                where=f"mode 'finetune' on {loaded.source}",
+                way="use mode 'frozen', or import the weights without --pca_params to fine-tune them",
+            )
+        )
 
 
 def _finetune_setup(config, loaded, clips: ClipSet, bad_log: BadFileLog, info: dict):

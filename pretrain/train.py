@@ -16,6 +16,7 @@ from corpora.pcm_cache import open_cache
 from corpora.pipeline import evaluation_batches, steps_per_epoch, training_batches
 from encoders.augment import MaskedPatches, active
 from encoders.compute import apply_compute
+from encoders.vggish import NO_GRADIENT
 from overtone.audio import BadFileLog, set_max_seconds
 from overtone.errors import BadValueError
 from pretrain.evaluators import build_evaluator, check_evaluator
@@ -81,6 +82,8 @@ def check_names(config) -> None:
     objectives.check_objective(config.objective)
     check_optimizer(config.optimizer)
     check_evaluator(config)
+    if config.encoder.get("postprocess"):
+        raise BadValueError(NO_GRADIENT.format(where="encoder.postprocess=True", way="train without it"))
     if active(config.spec_augment.to_dict()) and objectives.reconstructs_input(config.objective):
         raise BadValueError(
             "spec_augment masks the input patches, which a denoising objective reconstructs; "

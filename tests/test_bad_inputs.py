@@ -125,3 +125,31 @@ def test_embed_cli_out_is_checked_before_any_work(tmp_path):
         embed_files("random:compact", [str(tmp_path)], tmp_path / "taken.npz")
     with pytest.raises(BadValueError, match="a folder is in the way"):
         embed_files("random:compact", [str(tmp_path)], tmp_path / "taken")  # np.savez would add .npz
+
+
+def test_training_through_audioset_post_processing_is_refused():
+    """8-bit rounding passes no gradient: mode `finetune` through an AudioSet import with its
+    post-processing would train the head alone while saying it fine-tunes the encoder, and a
+    pretraining config (a Python one: the command line has no such key) would never learn.
+    Both are checked before a work directory is written; mode `frozen` embeds through it."""
+    from types import SimpleNamespace
+
+    from conftest import configured
+
+    from finetune.train import _check_trainable
+    from overtone.errors import BadValueError
+    from pretrain.train import check_names
+
+    config = configured("nsynth_mixup")
+    with config.unlocked():
+        config.encoder = dict(name="vggish", postprocess=True)
+    with pytest.raises(BadValueError, match=r"encoder.postprocess=True: AudioSet's post-processing \(PCA"):
+        check_names(config)
+
+    imported = SimpleNamespace(encoder=SimpleNamespace(postprocess=True), source="bundles/vggish_audioset_pp")
+    says = "bundles/vggish_audioset_pp: AudioSet's post-processing .* use mode 'frozen'"
+    with pytest.raises(BadValueError, match=says):
+        _check_trainable(configured("irmas_finetune"), imported)
+    _check_trainable(configured("irmas_finetune", "--config.optimizer.encoder_lr_scale=0"), imported)  # head only
+    plain = SimpleNamespace(encoder=SimpleNamespace(postprocess=False), source="bundles/vggish_audioset")
+    _check_trainable(configured("irmas_finetune"), plain)

@@ -240,6 +240,8 @@ def run(train: Callable, config, workdir: str | None) -> dict:
     enable_compilation_cache()
     try:
         processes.initialize()
+        if not processes.several():
+            processes.exit_on_sigterm()
         return train(config, absolute(workdir or f"runs/{config_name(sys.argv)}"))
     except processes.Preempted as stop:  # SIGTERM: checkpointed on every process; a rerun resumes
         logging.warning("%s", stop)

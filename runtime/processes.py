@@ -14,7 +14,9 @@ A multi-process job (one process per host, joined by `jax.distributed`) behaves 
   its peers never join) with one line, where a collective would otherwise wait for ever;
 - `Preemption` turns SIGTERM into "checkpoint at the next step and exit 0": with several
   processes through JAX's preemption sync point (the notice reaches every process and they
-  agree on the step), alone through a signal handler.
+  agree on the step), alone through a signal handler. Outside the train loop (reading and
+  preparing data, the final evaluation and export) a one-process run answers SIGTERM with one
+  line and exit status 143 (`exit_on_sigterm`) instead of dying without a word.
 
 In a one-process run every function here is a cheap no-op.
 """
@@ -264,6 +266,27 @@ class Preemption:
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
             self.previous = None
+
+
+TERMINATED = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
+
+
+def exit_on_sigterm() -> None:
+    """One process, outside the train loop (whose `Preemption` takes SIGTERM over while it
+    trains): say so in one line and exit 143 at once. Nothing is lost that the loop would have
+    kept: every file the toolkit writes is renamed into place only when complete, and a rerun
+    resumes from the last checkpoint. (Several processes leave SIGTERM to JAX's preemption
+    service.)"""
+
+    def stop(*_) -> None:
+        os.write(
+            2,
+            b"stopped on SIGTERM outside the train loop; rerun the command (a run resumes from its last checkpoint)\n",
+        )
+        os._exit(TERMINATED)  # at once: no thread pool of a data scan to wait for
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 class Watchdog:

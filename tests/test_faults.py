@@ -177,3 +177,26 @@ def test_a_full_disk_stops_the_run_with_one_line_and_a_rerun_recovers(uninterrup
     recovered = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=600)
     assert recovered.returncode == 0, recovered.stderr[-3000:]
     assert train_losses(tmp_path) == train_losses(uninterrupted)
+
+
+def test_sigterm_while_the_data_is_prepared_says_so_and_the_rerun_cleans_up(subprocess_env, tmp_path):
+    """Before the train loop takes SIGTERM over (here: rendering the embedded corpus into an
+    empty cache), one line and exit status 143, not a silent death; the killed render's
+    partial folder is removed by the next render, which completes."""
+    from corpora.embedded import soundfont
+
+    cache = tmp_path / "cache"
+    env = dict(subprocess_env, OVERTONE_CACHE=str(cache))
+    process = pretrain(tmp_path / "run", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    began = time.monotonic()
+    while not list(cache.glob(".nsynth-soundfont-*.partial-*/**/*.wav")):
+        assert process.poll() is None and time.monotonic() - began < 120, "the render never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-2000:]
+    assert "stopped on SIGTERM outside the train loop" in stderr and "Traceback" not in stderr
+    assert list(cache.glob(".nsynth-soundfont-*.partial-*"))  # what the killed render left
+    root = soundfont.ensure_corpus(cache, pitch_step=12, velocities=(100,))
+    assert (root / "nsynth-test" / "examples.json").is_file()
+    assert not list(cache.glob(".nsynth-soundfont-*.partial-*"))

@@ -181,8 +181,9 @@ def render_once(root: Path, *, done, render, estimated_bytes: float = 0.0) -> Pa
         if done(root):
             return root
         ensure_free(root.parent, estimated_bytes, f"rendering the embedded corpus {root.name}")
+        for stale in root.parent.glob(f".{root.name}.partial-*"):  # a killed render's: no one else holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
         partial = root.parent / f".{root.name}.partial-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
         log.info("rendering the embedded corpus %s (once)", root)
         render(partial)
         if not done(root):

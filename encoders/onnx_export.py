@@ -9,7 +9,8 @@ this project uses; the graph is small and each op maps one-to-one onto ours:
 * STFT as two 1-D convolutions with the Hann-windowed cosine and sine bases (stride = hop),
   magnitude, mel matmul, log(· + offset), then non-overlapping patches by slice + reshape;
 * VGGish / compact layer by layer (NCHW inside, NHWC transposed back before VGGish's flatten
-  so the dense weights keep their order); batch-norm in its inference form.
+  so the dense weights keep their order); batch-norm in its inference form; an AudioSet
+  import's post-processing (PCA, clip, 8-bit) when its bundle has it.
 
 The STFT runs in float32 here (the JAX front-end uses float64), so outputs differ slightly;
 the parity test states the bound.
@@ -29,6 +30,7 @@ except ImportError as err:  # an optional extra
 
 from encoders.bundle import EncoderBundle, flat_variables
 from encoders.frontend import LogMel, MelSpectrogram
+from encoders.vggish import QUANTISE_RANGE
 from overtone.errors import BadValueError
 
 OPSET = 17
@@ -101,7 +103,14 @@ def vggish_graph(g: Graph, patches: str, w: dict, options: dict) -> str:
     x = g.op("Relu", _dense(g, x, w, "fc1_1"))
     x = g.op("Relu", _dense(g, x, w, "fc1_2"))
     x = _dense(g, x, w, "fc2")
-    return g.op("Relu", x) if options.get("final_relu", False) else x
+    x = g.op("Relu", x) if options.get("final_relu", False) else x
+    if not options.get("postprocess", False):
+        return x
+    # AudioSet's post-processing, as VGGish.quantise: PCA, clip, 8-bit (float32 0…255)
+    low, high = QUANTISE_RANGE
+    y = g.op("MatMul", g.op("Sub", x, g.const(w["pca_means"])), g.const(np.asarray(w["pca_eigen_vectors"]).T))
+    y = g.op("Clip", y, g.const(low), g.const(high))
+    return g.op("Floor", g.op("Mul", g.op("Sub", y, g.const(low)), g.const(255.0 / (high - low))))
 
 
 def compact_graph(g: Graph, patches: str, w: dict, options: dict, *, epsilon: float) -> str:

@@ -54,11 +54,16 @@ flags.register_validator("rounds", lambda v: v >= 1, message="--rounds must be a
 
 def _writable(path: str) -> bool:
     """An output path the run can write at its end: checked before minutes of timing, not after."""
-    return not path or (Path(path).expanduser().parent.is_dir() and not Path(path).expanduser().is_dir())
+    if not path:
+        return True
+    path = Path(path).expanduser()
+    return path.parent.is_dir() and os.access(path.parent, os.W_OK) and not path.is_dir()
 
 
 for _name in ("out", "markdown"):
-    flags.register_validator(_name, _writable, message=f"--{_name}: its folder must exist and it must not be a folder")
+    flags.register_validator(
+        _name, _writable, message=f"--{_name}: its folder must exist and be writable, and it must not be a folder"
+    )
 
 
 def check_selection(parts: set[str], names: list[str], accelerator: bool) -> None:
@@ -254,10 +259,10 @@ def main(argv):
     )
     print("\n" + table)
     if _OUT.value:
-        with open(_OUT.value, "w") as f:
+        with open(Path(_OUT.value).expanduser(), "w") as f:
             json.dump(results, f, indent=2)
     if _MARKDOWN.value:
-        with open(_MARKDOWN.value, "w") as f:
+        with open(Path(_MARKDOWN.value).expanduser(), "w") as f:
             f.write(table + "\n")
 
 

@@ -1,8 +1,9 @@
 """ONNX export of front-end + encoder: `python -m encoders.onnx_export --encoder=BUNDLE --out=encoder.onnx`.
 
-The graph takes one clip, `waveform` float32 (samples,) mono at the bundle's sample rate (at
-least one patch long), and returns `embeddings` float32 (patches, D), one per 0.96 s — what
-`encoders.load(BUNDLE).embed(waveform, rate)` returns. It is written with `onnx.helper`
+The graph takes one clip, `waveform` float32 (samples,) mono at the bundle's sample rate (a
+clip shorter than one patch is zero-padded to one, as `embed` pads it), and returns
+`embeddings` float32 (patches, D), one per 0.96 s — what `encoders.load(BUNDLE).embed(waveform,
+rate)` returns. It is written with `onnx.helper`
 layer by layer, because the converters available (jax2onnx) pin older orbax releases than
 this project uses; the graph is small and each op maps one-to-one onto ours:
 
@@ -63,7 +64,10 @@ def frontend_graph(g: Graph, frontend: LogMel, waveform: str) -> str:
     bins = np.arange(frontend.fft_length // 2 + 1)[:, None]
     angle = 2 * np.pi * bins * np.arange(frontend.window_length)[None, :] / frontend.fft_length
     window = frontend.window()[None, :]
-    x = g.op("Reshape", waveform, g.const([1, 1, -1], np.int64))
+    # a clip shorter than one patch is zero-padded to one at its end, as `embed` does
+    shortfall = g.op("Sub", g.const([frontend.samples_for_patches(1)], np.int64), g.op("Shape", waveform))
+    pads = g.op("Concat", g.const([0], np.int64), g.op("Max", shortfall, g.const([0], np.int64)), axis=0)
+    x = g.op("Reshape", g.op("Pad", waveform, pads), g.const([1, 1, -1], np.int64))
     real = g.op("Conv", x, g.const((window * np.cos(angle))[:, None, :]), strides=[frontend.hop_length])
     imag = g.op("Conv", x, g.const((-window * np.sin(angle))[:, None, :]), strides=[frontend.hop_length])
     power = g.op("Add", g.op("Mul", real, real), g.op("Mul", imag, imag))

@@ -83,11 +83,20 @@ def attention_pool(att: jax.Array, cla: jax.Array) -> jax.Array:
 
 def masked_bce(probabilities: jax.Array, targets: jax.Array, observed: jax.Array) -> jax.Array:
     """Mean binary cross-entropy over observed entries (PyTorch BCELoss clamps log at −100)."""
-    log_p = jnp.maximum(jnp.log(probabilities), -100.0)
-    log_q = jnp.maximum(jnp.log1p(-probabilities), -100.0)
+    log_p = _clamped_log(probabilities, jnp.log)
+    log_q = _clamped_log(-probabilities, jnp.log1p)
     losses = -(targets * log_p + (1.0 - targets) * log_q)
     observed = observed.astype(losses.dtype)
     return (losses * observed).sum() / jnp.maximum(observed.sum(), 1.0)
+
+
+def _clamped_log(x: jax.Array, log) -> jax.Array:
+    """max(log(x), −100) — or log1p — with a finite gradient where log is −inf (a saturated
+    sigmoid gives p = 0 or 1 exactly in float32): there the clamp holds and the gradient is 0,
+    where max(−inf, −100) alone would give 0 · inf = NaN."""
+    zero = -1.0 if log is jnp.log1p else 0.0
+    alive = x > zero
+    return jnp.where(alive, jnp.maximum(log(jnp.where(alive, x, zero + 1.0)), -100.0), -100.0)
 
 
 class LinearHead(nnx.Module):

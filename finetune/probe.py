@@ -20,6 +20,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 from pathlib import Path
 
 import jax
@@ -156,10 +157,16 @@ def grid_search(train: tuple, valid: tuple, grid, *, multilabel: bool, epochs: i
 
 
 def check_grid(grid, where: str = "--config.grid") -> None:
-    """The probe's search grid: at least one learning rate and one weight decay."""
-    for key in ("learning_rate", "weight_decay"):
-        if not grid[key]:
+    """The probe's search grid: at least one learning rate (> 0) and one weight decay (≥ 0),
+    all finite numbers."""
+    for key, low in (("learning_rate", "> 0"), ("weight_decay", ">= 0")):
+        values = grid[key] if isinstance(grid[key], list | tuple) else (grid[key],)
+        if not values:
             raise BadValueError(f"{where}.{key} is empty: the probe needs at least one value to try")
+        for value in values:
+            number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+            if number is None or not math.isfinite(number) or (number <= 0 if low == "> 0" else number < 0):
+                raise BadValueError(f"{where}.{key}: {value!r} is not a finite number {low}")
 
 
 def probe(config, workdir: str | Path) -> dict:

@@ -332,6 +332,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
                     raise processes.Preempted(step)
             if pending is not None:
                 absorb(*pending)
+        preemption.close()  # trained: a SIGTERM from here on ends the run at once (runtime.cli)
         checkpoints.wait()
         summary = {
             "final_step": step,

@@ -269,6 +269,7 @@ class Preemption:
 
 
 TERMINATED = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
+STOPPED = b"stopped on SIGTERM outside the train loop; rerun the command (training resumes from its last checkpoint)\n"
 
 
 def exit_on_sigterm() -> None:
@@ -279,10 +280,7 @@ def exit_on_sigterm() -> None:
     service.)"""
 
     def stop(*_) -> None:
-        os.write(
-            2,
-            b"stopped on SIGTERM outside the train loop; rerun the command (a run resumes from its last checkpoint)\n",
-        )
+        os.write(2, STOPPED)
         os._exit(TERMINATED)  # at once: no thread pool of a data scan to wait for
 
     if threading.current_thread() is threading.main_thread():

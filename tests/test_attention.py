@@ -65,8 +65,18 @@ def test_masked_loss_ignores_unobserved_labels_exactly():
 
 
 def test_masked_loss_is_finite_at_saturated_probabilities():
+    """The clamp at −100 (PyTorch's) in value and in gradient: a sigmoid that saturates to 0 or 1
+    exactly in float32 (logits ±20, ±50) gives finite gradients, not 0 · inf = NaN; unsaturated
+    entries keep the analytic gradient (p − y) / (p (1 − p)) / n."""
     p = jnp.array([[0.0, 1.0]])
     assert float(masked_bce(p, jnp.array([[1.0, 0.0]]), jnp.ones((1, 2)))) == pytest.approx(100.0)
+    logits = jnp.array([[20.0, 20.0, 50.0, -50.0, 0.5, -1.5]])
+    targets = jnp.array([[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]])
+    loss = lambda z: masked_bce(jax.nn.sigmoid(z), targets, jnp.ones_like(z))  # noqa: E731
+    grads = np.asarray(jax.grad(loss)(logits))
+    assert np.isfinite(grads).all() and np.isfinite(float(loss(logits)))
+    q = 1.0 / (1.0 + np.exp(-np.array([0.5, -1.5])))
+    np.testing.assert_allclose(grads[0, 4:], (q - np.array([1.0, 0.0])) / 6, rtol=1e-5)  # d/dz of the mean BCE
 
 
 def test_training_mode_uses_dropout_and_needs_a_key():

@@ -46,7 +46,7 @@ def test_an_output_path_it_could_not_write_is_refused_before_any_timing(flag, tm
         command = [sys.executable, "-m", "benchmarks", "--parts=train", f"--{flag}={path}"]
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert f"--{flag}: its folder must exist and it must not be a folder" in result.stderr
+        assert f"--{flag}: its folder must exist and be writable, and it must not be a folder" in result.stderr
         assert "| train" not in result.stdout  # nothing was measured
 
 

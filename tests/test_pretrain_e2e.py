@@ -298,3 +298,21 @@ def test_other_objectives_train_and_resume_in_the_shared_loop(config, in_process
         assert (tmp_path / "tag_vocabulary.json").is_file() and "audio_to_tag_top1" in first_step
     if config == "nsynth_mixup_denoise":
         assert {"mixup/loss", "denoise/mse", "mixup/accuracy"} <= set(first_step)
+
+
+def test_the_loop_hands_sigterm_back_once_it_stops_training(in_process, tmp_path, monkeypatch):
+    """After the last step the loop's SIGTERM handler (checkpoint at the next step) is gone: the
+    final evaluation and the export run under the command's own (runtime.cli: one line, exit
+    143), not under a handler nothing reads any more, which made a SIGTERM there a no-op."""
+    from pretrain import export
+
+    seen, bundle_model = [], export.bundle_model
+
+    def spy(*args, **kwargs):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return bundle_model(*args, **kwargs)
+
+    monkeypatch.setattr(export, "bundle_model", spy)
+    before = signal.getsignal(signal.SIGTERM)
+    in_process("pretrain", tmp_path, "nsynth_mixup:encoder=compact", *TINY, *TINY_NSYNTH, "--config.train.num_steps=2")
+    assert seen == [before]

@@ -1,15 +1,18 @@
 """Linear probe: the classifier, selection on validation only, and the CLI end to end."""
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import write_run
 from ml_collections import ConfigDict
 from sklearn.metrics import accuracy_score
 
 from finetune.probe import fit_linear, grid_search, predict
+from overtone.errors import BadValueError
 from pretrain.export import export_run
 
 
@@ -109,3 +112,22 @@ def test_probe_cli_for_a_pretrained_and_a_random_encoder(subprocess_env, tmp_pat
             assert len(selection["grid"]) == 8 and selection["chosen"] in selection["grid"]
         summary = json.loads((workdir / "summary.json").read_text())
         assert summary["encoder"] == encoder and len(summary["test_accuracy"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("grid", "says"),
+    [
+        ({"learning_rate": (), "weight_decay": (0.0,)}, "learning_rate is empty"),
+        ({"learning_rate": (0.0,), "weight_decay": (0.0,)}, "learning_rate: 0.0 is not a finite number > 0"),
+        ({"learning_rate": (1e-3,), "weight_decay": (float("nan"),)}, "weight_decay: nan is not a finite number >= 0"),
+        ({"learning_rate": ("(nan,)",), "weight_decay": (0.0,)}, "learning_rate: '(nan,)' is not a finite number > 0"),
+    ],
+)
+def test_a_grid_it_cannot_search_is_refused_before_any_data(grid, says):
+    """A flag value the command line could not parse arrives as a string; a negative rate would
+    climb the loss and still report its numbers."""
+    from finetune.probe import check_grid
+
+    with pytest.raises(BadValueError, match=re.escape(f"--config.grid.{says}")):
+        check_grid(ConfigDict(grid))
+    check_grid(ConfigDict({"learning_rate": (1e-3, 1), "weight_decay": 0.0}))  # ints and a single value pass

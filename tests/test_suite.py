@@ -67,6 +67,8 @@ def test_the_table_is_numpys_mean_and_sample_std_and_judges_against_the_referenc
         ("pretrain.mixup=nsynth_mixup:encoder=nosuch", "--config.pretrain.mixup=nsynth_mixup:encoder=nosuch: unknown"),
         ("tasks=('nsynth_family','nsynth_family')", "names a task twice"),
         ("probe.grid.learning_rate=()", "--config.probe.grid.learning_rate is empty"),
+        ("probe.grid.learning_rate=(-0.1,)", "--config.probe.grid.learning_rate: -0.1 is not a finite number > 0"),
+        ("probe.grid.weight_decay=(-0.001,)", "--config.probe.grid.weight_decay: -0.001 is not a finite number >= 0"),
         ("pretrain_overrides=('train.num_stepz=2',)", "has no key 'num_stepz'"),
         ("pretrain.textual=nsynth_textual objective.centr=False", "objective has no key 'centr'"),
         ("pretrain.textual=nsynth_textual objective.centre", "expected KEY=VALUE"),

@@ -63,11 +63,15 @@ def test_run_writes_its_outputs_and_learns(baseline):
     assert again["source"]["step"] == manifest["source"]["step"]
 
 
-def test_rerunning_a_finished_run_does_nothing(baseline, subprocess_env):
+BASELINE = ("nsynth_mixup:encoder=compact", *TINY, *TINY_NSYNTH)  # what `pretrain` (conftest) adds
+
+
+def test_rerunning_a_finished_run_does_nothing(baseline, in_process, caplog):
+    caplog.set_level(logging.INFO)
     workdir, _ = baseline
     before = (workdir / "metrics.jsonl").read_text()
-    result = pretrain(workdir, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
-    assert "already finished" in result.stderr
+    in_process("pretrain", workdir, *BASELINE, "--config.train.num_steps=24", "--config.train.eval_every_steps=8")
+    assert "already finished" in caplog.text
     assert (workdir / "metrics.jsonl").read_text() == before
 
 
@@ -106,13 +110,13 @@ def test_a_changed_config_is_refused_on_a_run_before_any_data_is_read(baseline, 
     assert tree_digest(workdir) == before
 
 
-def test_killed_before_its_summary_a_finished_run_only_writes_it(baseline, subprocess_env, tmp_path):
+def test_killed_before_its_summary_a_finished_run_only_writes_it(baseline, in_process, tmp_path):
     workdir, _ = baseline
     copy = tmp_path / "run"
     shutil.copytree(workdir, copy)
     (copy / "summary.json").unlink()
     train_rows = [r for r in read_metrics(copy) if r["split"] == "train"]
-    pretrain(copy, "--config.train.num_steps=24", "--config.train.eval_every_steps=8", env=subprocess_env)
+    in_process("pretrain", copy, *BASELINE, "--config.train.num_steps=24", "--config.train.eval_every_steps=8")
     assert [r for r in read_metrics(copy) if r["split"] == "train"] == train_rows  # no step retrained
     ours, theirs = (json.loads((d / "summary.json").read_text()) for d in (copy, workdir))
     assert ours["test"] == theirs["test"]
@@ -206,7 +210,9 @@ def test_the_other_convolution_and_transfer_guard_give_the_same_losses(baseline,
     assert any(cache.iterdir())  # the persistent compilation cache was written
 
 
-def test_pcm_cache_cli_then_training_from_it_gives_the_same_losses(baseline, subprocess_env, tmp_path):
+def test_pcm_cache_cli_then_training_from_it_gives_the_same_losses(
+    baseline, subprocess_env, in_process, tmp_path, caplog
+):
     """`python -m pretrain.cache` decodes the corpus once; training from the cache (the embedded
     corpus is 16-bit WAV, cached losslessly) reproduces the decoded run's losses exactly."""
     workdir, _ = baseline
@@ -222,9 +228,10 @@ def test_pcm_cache_cli_then_training_from_it_gives_the_same_losses(baseline, sub
     built = subprocess.run(command, env=subprocess_env, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     assert "1 shard(s) built" in built.stdout and (cache / "manifest.json").is_file()
+    caplog.set_level(logging.INFO)
     args = ("--config.train.num_steps=8", "--config.train.eval_every_steps=8", f"--config.data.pcm_cache={cache}")
-    result = pretrain(tmp_path / "run", *args, env=subprocess_env)
-    assert "reading audio from the pcm cache" in result.stderr
+    in_process("pretrain", tmp_path / "run", *BASELINE, *args)
+    assert "reading audio from the pcm cache" in caplog.text
     one, other = train_losses(workdir), train_losses(tmp_path / "run")
     assert [other[s] for s in range(1, 9)] == [one[s] for s in range(1, 9)]
     # a file changed since the cache was built (its recorded mtime differs): refused in one line
@@ -232,8 +239,12 @@ def test_pcm_cache_cli_then_training_from_it_gives_the_same_losses(baseline, sub
     meta = json.loads(shard.read_text())
     meta["files"][0][2] -= 1
     shard.write_text(json.dumps(meta))
-    stale = pretrain(tmp_path / "stale", *args, env=subprocess_env, check=False)
-    assert stale.returncode == 1 and "StaleCacheError" in stale.stderr and "Traceback" not in stale.stderr
+    from corpora.pcm_cache import StaleCacheError
+    from runtime.errors import USER_ERRORS
+
+    with pytest.raises(StaleCacheError, match="rebuild") as refused:
+        in_process("pretrain", tmp_path / "stale", *BASELINE, *args)
+    assert isinstance(refused.value, USER_ERRORS)  # the command says it in one line (runtime.cli.run)
 
 
 def test_nan_stops_with_the_step_and_keeps_good_checkpoints(subprocess_env, tmp_path):

@@ -1,10 +1,11 @@
 """The pretraining step's gradients for each encoder, with the toolkit's pooling and with the
 reference pooling (`nnx.max_pool`, `jnp.max`), on one device and on every device of this process.
 
-    python tests/full_step_gradients.py OUT.npz POOLINGS ENCODER...   # POOLINGS: ours,reference
+    python tests/full_step_gradients.py OUT.npz POOLINGS ENCODER[:1]...   # POOLINGS: ours,reference
 
 Run by tests/test_pooling.py in a process of its own (XLA_FLAGS set the device count and the
-optimisation level). Keys: `ENCODER/POOLING/DEVICES/LEAF`.
+optimisation level); `ENCODER:1` computes that encoder's on one device only. Keys:
+`ENCODER/POOLING/DEVICES/LEAF`.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def gradients(encoder: str, devices: int) -> dict[str, np.ndarray]:
 
 def main(out: str, labels: list[str], names: list[str]) -> None:
     saved = {}
-    for name in names:
+    for name, _, only in (spec.partition(":") for spec in names):
         for label in labels:
-            for devices in sorted({1, jax.device_count()}):
+            for devices in [1] if only == "1" else sorted({1, jax.device_count()}):
                 with POOLINGS[label]():  # the encoders look the pooling up when traced
                     computed = gradients(name, devices)
                 for leaf, value in computed.items():

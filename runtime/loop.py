@@ -342,6 +342,7 @@ def fit(model: nnx.Module, loss_fn: LossFn, data: Data, config, workdir: str | P
             "best_validation": progress.get("best_metrics"),
             "initial": progress.get("initial"),  # the evaluator before the first step (None without one)
             "compile_seconds": compile_seconds,
+            "machine": meshlib.machine(),
         }
         if data.final or data.report:
             best = checkpoints.restore(state, best=True) if data.validation is not None else None

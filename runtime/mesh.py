@@ -9,6 +9,7 @@ so N devices give the losses of one within float tolerance.
 from __future__ import annotations
 
 import logging
+import platform
 
 import jax
 import numpy as np
@@ -44,3 +45,29 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     if batch_size % mesh.size:
         raise BadValueError(f"train.batch_size {batch_size} must be divisible by the {mesh.size} devices of the mesh")
+
+
+def machine() -> dict:
+    """What computed a run's numbers, for its summary: XLA compiles for the device kind and the
+    host CPU, so the same config, data and seed can end in different last bits on another host
+    (and, over hundreds of steps, in different test metrics), as with other library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:  # Linux names the model here; platform.processor() is often ""
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for package in ("jax", "jaxlib", "flax", "optax", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return {
+        "devices": f"{jax.device_count()} × {jax.devices()[0].device_kind}",
+        "processes": jax.process_count(),
+        "host_cpu": cpu,
+        "versions": versions,
+    }

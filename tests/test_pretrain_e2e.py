@@ -49,6 +49,12 @@ def test_run_writes_its_outputs_and_learns(baseline):
     assert 0.0 <= summary["test"]["accuracy"] <= 1.0
     assert summary["data"]["embedded"] and summary["data"]["splits"]["train"]["used"] > 100
     assert json.loads((workdir / "config.json").read_text())["encoder"]["name"] == "compact"
+    import jax  # what computed the numbers: one process with one device of this host, these versions
+
+    machine = summary["machine"]
+    assert machine["devices"] == f"1 × {jax.devices()[0].device_kind}" and machine["processes"] == 1
+    assert machine["versions"]["jax"] == jax.__version__ and machine["versions"]["numpy"] == np.__version__
+    assert machine["host_cpu"]
     # the encoder bundle is written at the end from the best model in memory: the same weights
     # as the best checkpoint (re-exported from disk for comparison), named by the same state checksum
     manifest = json.loads((workdir / "export" / "manifest.json").read_text())
